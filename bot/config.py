@@ -1,0 +1,53 @@
+"""All configuration in one pydantic-settings tree; nothing else reads os.environ.
+
+Names are a contract (README): BOT_TOKEN, TELEGRAM_API_URL, REDIS_URL, ALLOWED_USER_IDS, ADMIN_USER_IDS,
+DEFAULT_LOCALE, and the engine's ENGINE_* (engine/settings.py).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from engine.settings import EngineSettings
+
+IdSet = Annotated[frozenset[int], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    bot_token: SecretStr
+    telegram_api_url: str = "https://api.telegram.org"
+    redis_url: str = ""  # empty = memory (FSM and job records are lost on restart)
+
+    # Access: empty allow-lists = everyone may use the bot (a public demo); set them for a corporate bot.
+    allowed_user_ids: IdSet = frozenset()
+    allowed_chat_ids: IdSet = frozenset()
+    admin_user_ids: IdSet = frozenset()
+    default_locale: Literal["en", "ru"] = "ru"
+
+    # Run mode: long polling by default; webhook when WEBHOOK_URL is set.
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = 8080
+
+    job_ttl_s: int = Field(7 * 24 * 3600, ge=60)  # how long buttons under a result keep working
+    flood_rate_per_min: int = Field(30, ge=1)  # messages + button presses per user per minute
+    daily_quota: int = Field(0, ge=0)  # pictures-requests per user per day; 0 = unlimited
+    shutdown_drain_s: float = Field(60.0, ge=0)  # SIGTERM: how long the running job may finish
+    log_level: str = "INFO"
+
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+
+    @field_validator("allowed_user_ids", "allowed_chat_ids", "admin_user_ids", mode="before")
+    @classmethod
+    def _ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(";", ",").split(",") if part.strip())
+        if isinstance(value, int):
+            return frozenset({value})
+        return value

@@ -1,0 +1,181 @@
+"""The engine's public surface: request and result types, job states, typed errors, and the service protocol.
+
+Messenger-neutral: the Telegram bot (and later a corporate messenger) speaks only these types, and a
+distributed backend (GPU workers behind Redis) can implement `ImageService` without touching handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal, Protocol
+
+Profile = Literal["quality", "fast"]
+ASPECTS: tuple[str, ...] = ("1:1", "3:4", "4:3", "9:16", "16:9", "2:3", "3:2")
+MAX_COUNT = 4
+MAX_PROMPT_CHARS = 1000
+
+
+class Mode(StrEnum):
+    GENERATE = "generate"  # text -> pictures
+    VARY = "vary"  # a picture -> pictures like it (img2img, subtle or strong), same prompt and style
+    RESTYLE = "restyle"  # same prompt and seed through another style
+    REIMAGINE = "reimagine"  # a picture -> variations without text (IP-Adapter image prompt)
+    MIX = "mix"  # two (up to four) pictures -> one blend, a weight per picture, optional text
+    REMIX = "remix"  # new prompt/style over the outlines of a picture (edge map -> T2I-Adapter/ControlNet)
+    PHOTO_PROMPT = "photo_prompt"  # a photo guides, its caption is the prompt
+    UPSCALE = "upscale"  # a picture -> long side 4096 (GAN/Lanczos, then tiled diffusion refinement)
+    ZOOM = "zoom"  # extend a picture to another aspect ratio (outpainting)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageRequest:
+    mode: Mode = Mode.GENERATE
+    prompt: str = ""
+    style: str | None = None  # style id; None = the engine's default style
+    negative_prompt: str = ""
+    aspect: str = "1:1"  # one of ASPECTS; for image modes None-like "" = follow the source picture
+    count: int = MAX_COUNT  # pictures per request, 1..MAX_COUNT (upscale/zoom: 1)
+    seed: int | None = None  # None = random; picture i gets seed + i
+    profile: Profile | None = None  # None = the engine's default profile
+    steps: int | None = None  # override the profile's/style's denoising steps (1..150)
+    beautify: bool = False  # expand a short prompt with the LLM
+    translate: bool = True  # translate a non-English prompt to English first
+    images: tuple[bytes, ...] = ()  # source pictures as encoded files; decoded by the engine with limits
+    weights: tuple[float, ...] = ()  # MIX: a weight per picture (normalized by the engine)
+    variation: Literal["subtle", "strong"] = "subtle"  # VARY
+    strength: float | None = None  # VARY/PHOTO_PROMPT denoise override, 0..1
+    structure: float = 1.0  # REMIX: how strictly the outlines are kept, 0..2
+
+
+@dataclass(frozen=True)
+class Picture:
+    png: bytes  # full quality, generation parameters embedded
+    preview: bytes  # JPEG for a chat photo (well under Telegram's 10 MB)
+    seed: int
+    width: int
+    height: int
+    # A big upscale may not fit 50 MB as PNG: then `png` holds a high-quality JPEG/WebP and this says which.
+    file_format: str = "png"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    pictures: tuple[Picture, ...]
+    prompt: str  # what the user typed
+    final_prompt: str  # what the text encoder saw (translated, beautified, styled)
+    negative_prompt: str
+    style: str
+    model: str
+    steps: int
+    seconds: float = 0.0
+
+
+class JobState(StrEnum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+class ErrorCode(StrEnum):
+    """Why a job was refused or ended; the bot maps each to a localized message `error-<code>`."""
+
+    USER_QUEUE_FULL = "user_queue_full"
+    QUEUE_FULL = "queue_full"
+    MODE_UNAVAILABLE = "mode_unavailable"
+    BAD_REQUEST = "bad_request"
+    BAD_IMAGE = "bad_image"
+    IMAGE_TOO_LARGE = "image_too_large"
+    IMAGE_TOO_SMALL = "image_too_small"
+    IMAGE_ASPECT = "image_aspect"
+    OUT_OF_MEMORY = "out_of_memory"
+    WAIT_TIMEOUT = "wait_timeout"
+    RUN_TIMEOUT = "run_timeout"
+    SHUTTING_DOWN = "shutting_down"
+    CANCELLED = "cancelled"
+    INTERNAL = "internal"
+    UNKNOWN_JOB = "unknown_job"
+
+
+class EngineError(Exception):
+    """Base of every error the engine reports to a client; `code` says which message to show."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(self, message: str = "", code: ErrorCode | None = None) -> None:
+        super().__init__(message or (code or self.code).value)
+        if code is not None:
+            self.code = code
+
+
+class QueueFull(EngineError):
+    """Refused at submit: the user's own cap (code USER_QUEUE_FULL) or the global cap (QUEUE_FULL)."""
+
+    code = ErrorCode.QUEUE_FULL
+
+
+class ModeUnavailable(EngineError):
+    code = ErrorCode.MODE_UNAVAILABLE
+
+
+class BadRequest(EngineError):
+    code = ErrorCode.BAD_REQUEST
+
+
+class BadImage(EngineError):
+    """A source picture that cannot be used; code says why (BAD_IMAGE, IMAGE_TOO_LARGE, ...)."""
+
+    code = ErrorCode.BAD_IMAGE
+
+
+class ShuttingDown(EngineError):
+    code = ErrorCode.SHUTTING_DOWN
+
+
+class JobFailed(EngineError):
+    code = ErrorCode.INTERNAL
+
+
+class JobCancelled(EngineError):
+    code = ErrorCode.CANCELLED
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job_id: str
+    user: str
+    state: JobState
+    position: int = 0  # 1-based place in line while waiting (1 = next); 0 otherwise
+    step: int = 0  # progress while running
+    total_steps: int = 0
+    error: ErrorCode | None = None
+    result: JobResult | None = field(default=None, repr=False)
+
+
+class ImageService(Protocol):
+    """What a client (the bot) needs from the engine; an in-process or a distributed backend implements it."""
+
+    def available_modes(self) -> frozenset[Mode]: ...
+
+    async def submit(self, user: str, request: ImageRequest) -> str:
+        """Queue a job and return its id; raises QueueFull, ModeUnavailable, BadRequest, BadImage, ShuttingDown."""
+        ...
+
+    def cancel(self, job_id: str) -> bool: ...
+
+    def status(self, job_id: str) -> JobStatus | None: ...
+
+    def events(self, job_id: str) -> AsyncIterator[JobStatus]:
+        """Every change of the job (position, progress, end), ending with a finished state."""
+        ...
+
+    async def result(self, job_id: str) -> JobResult:
+        """Wait for the job; raises JobFailed (with its code) or JobCancelled."""
+        ...

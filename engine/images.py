@@ -1,0 +1,172 @@
+"""Pictures in and out: safe decoding of users' files, and PNG/JPEG encoding with parameters embedded."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, PngImagePlugin
+
+from .api import BadImage, ErrorCode
+
+try:  # iPhone photos sent as files arrive as HEIC
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:  # pragma: no cover - optional on exotic platforms
+    pillow_heif = None
+
+MAX_INPUT_BYTES = 20 * 1024 * 1024  # Telegram's getFile limit; nothing bigger can reach us anyway
+MAX_INPUT_PIXELS = 40_000_000  # ~ 7700x5200: camera photos pass, decompression bombs do not
+MIN_INPUT_SIDE = 32
+MAX_INPUT_ASPECT = 8.0
+PREVIEW_LONG_SIDE = 1280
+PREVIEW_QUALITY = 90
+# Pillow only warns between MAX_IMAGE_PIXELS and twice that; we refuse before decoding instead.
+Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
+
+# The exceptions Pillow's own fuzzers treat as "expected" for hostile input.
+# EOFError, IndexError, KeyError and struct.error also escape some decoders on truncated files.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    MemoryError,
+    NotImplementedError,
+    OverflowError,
+    Image.DecompressionBombError,
+    EOFError,
+    IndexError,
+    KeyError,
+    struct.error,
+)
+
+
+def decode_image(data: bytes) -> Image.Image:
+    """A user's file as an RGB picture: first frame, EXIF rotation applied, EXIF and other metadata dropped.
+
+    Raises BadImage with a code the bot turns into a message (too large, too small, odd aspect, not an image).
+    """
+    if len(data) > MAX_INPUT_BYTES:
+        raise BadImage("file over 20 MB", ErrorCode.IMAGE_TOO_LARGE)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                width, height = probe.size
+                if width * height > MAX_INPUT_PIXELS:
+                    raise BadImage(f"{width}x{height} is too many pixels", ErrorCode.IMAGE_TOO_LARGE)
+                probe.seek(0)  # animated GIF/WebP: the first frame
+                probe.load()
+                image = ImageOps.exif_transpose(probe)
+                image = _to_rgb(image)
+    except BadImage:
+        raise
+    except Image.DecompressionBombError as error:
+        raise BadImage(str(error), ErrorCode.IMAGE_TOO_LARGE) from None
+    except Image.DecompressionBombWarning as error:
+        raise BadImage(str(error), ErrorCode.IMAGE_TOO_LARGE) from None
+    except _DECODE_ERRORS as error:
+        raise BadImage(f"not a picture: {type(error).__name__}", ErrorCode.BAD_IMAGE) from None
+    if min(image.size) < MIN_INPUT_SIDE:
+        raise BadImage(f"{image.size} is too small", ErrorCode.IMAGE_TOO_SMALL)
+    if max(image.size) / min(image.size) > MAX_INPUT_ASPECT:
+        raise BadImage(f"{image.size} is too narrow", ErrorCode.IMAGE_ASPECT)
+    return image
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any mode (CMYK, 16-bit, palette, alpha, grayscale) to plain 8-bit RGB; transparency becomes white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        image = image.point(lambda v: v / 256).convert("L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        return background
+    fresh = image.convert("RGB")
+    fresh.info = {}  # nothing of the original file's metadata (EXIF, GPS, ICC comments) travels on
+    return fresh
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Generation parameters, embedded in every PNG (A1111's "parameters" chunk plus JSON) for reproducibility."""
+
+    prompt: str
+    negative_prompt: str
+    style: str
+    seed: int
+    model: str
+    steps: int
+    guidance: float
+    width: int
+    height: int
+    mode: str
+    user_prompt: str = ""
+
+    def a1111(self) -> str:
+        return (
+            f"{self.prompt}\nNegative prompt: {self.negative_prompt}\n"
+            f"Steps: {self.steps}, CFG scale: {self.guidance}, Seed: {self.seed}, "
+            f"Size: {self.width}x{self.height}, Model: {self.model}, Style: {self.style}, Mode: {self.mode}"
+        )
+
+
+def encode_png(image: Image.Image, params: Parameters | None) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    if params is not None:
+        info.add_itxt("parameters", params.a1111())
+        info.add_itxt("easel", json.dumps(params.__dict__, ensure_ascii=False))
+    out = io.BytesIO()
+    image.save(out, format="PNG", pnginfo=info, compress_level=4)
+    return out.getvalue()
+
+
+def read_parameters(data: bytes) -> dict | None:
+    """The parameters a picture of ours carries, or None for any other file."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            raw = image.info.get("easel") if image.format == "PNG" else None
+    except _DECODE_ERRORS:
+        return None
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def encode_preview(image: Image.Image, long_side: int = PREVIEW_LONG_SIDE) -> bytes:
+    """A JPEG for a chat photo: Telegram recompresses photos anyway and wants ≤ 10 MB, w + h ≤ 10000."""
+    preview = image.convert("RGB")
+    if max(preview.size) > long_side:
+        preview = preview.copy()
+        preview.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    preview.save(out, format="JPEG", quality=PREVIEW_QUALITY, optimize=True)
+    return out.getvalue()
+
+
+DOCUMENT_LIMIT = 50 * 1024 * 1024  # Telegram's sendDocument limit
+
+
+def encode_document(
+    image: Image.Image, params: Parameters | None, limit: int = DOCUMENT_LIMIT
+) -> tuple[bytes, str]:
+    """PNG when it fits the limit (a 4K PNG of a detailed picture may not), else a high-quality JPEG."""
+    png = encode_png(image, params)
+    if len(png) <= limit:
+        return png, "png"
+    for quality in (97, 93, 88):
+        out = io.BytesIO()
+        exif = Image.Exif()
+        if params is not None:
+            exif[0x9286] = params.a1111()  # UserComment: the parameters travel with the JPEG too
+        image.convert("RGB").save(out, format="JPEG", quality=quality, subsampling=0, exif=exif)
+        if out.tell() <= limit:
+            return out.getvalue(), "jpeg"
+    raise ValueError("picture does not fit the document limit even as JPEG")

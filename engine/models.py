@@ -1,0 +1,255 @@
+"""Loading the weights once and deriving every mode's pipeline from them (one set of weights in memory).
+
+Traps avoided here (see ENGINE.md): concrete `Cls.from_pipe` upcasts shared modules to fp32 (diffusers
+issue 12754) so only AutoPipeline*.from_pipe is used; load_ip_adapter registers the image encoder only
+on the pipeline it is called on, so the IP-Adapter is loaded before siblings are derived; LoRAs stay
+resident as named adapters and are switched with set_adapters (load/unload leaks, issues 8532, 9913).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+
+from .settings import EngineSettings
+from .styles import Style
+
+log = logging.getLogger(__name__)
+
+
+def quiet_libraries() -> None:
+    """Loading bars and dtype chatter from diffusers/transformers are noise in a service's log."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+@dataclass
+class Models:
+    """Every pipeline the engine runs, all sharing one UNet, VAE and text encoder(s)."""
+
+    name: str
+    family: str  # "sd15" | "sdxl"
+    device: torch.device
+    dtype: torch.dtype
+    native: int  # square training size in pixels
+    multiple: int  # sizes must be multiples of this (VAE factor x UNet down-samplings)
+    text2img: Any
+    img2img: Any
+    inpaint: Any
+    scheduler_config: dict
+    ip_adapter: bool = False
+    structure: Any = None  # pipeline with a T2I-Adapter/ControlNet, or None
+    structure_kind: str = ""
+    upscaler: Any = None  # engine.esrgan.Upscaler or None (Lanczos)
+    llm: Any = None  # (model, tokenizer) or None
+    translator: Any = None  # (model, tokenizer) or None
+    loras: dict[str, Path] = field(default_factory=dict)  # adapter name -> file
+    fast_adapter: str = ""  # name of the few-step LoRA adapter, if loaded
+
+    def shared_modules(self) -> dict[str, torch.nn.Module]:
+        parts = {
+            "unet": self.text2img.unet,
+            "vae": self.text2img.vae,
+            "text_encoder": self.text2img.text_encoder,
+        }
+        if getattr(self.text2img, "text_encoder_2", None) is not None:
+            parts["text_encoder_2"] = self.text2img.text_encoder_2
+        return parts
+
+
+def pick_device(setting: str) -> torch.device:
+    if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def pick_dtype(setting: str, device: torch.device) -> torch.dtype:
+    if setting != "auto":
+        return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[setting]
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def resolve_model(settings: EngineSettings) -> str:
+    """ENGINE_MODEL as a loadable id: "tiny" builds (once) and points at the offline tiny kit."""
+    if settings.model in ("tiny", "tiny-sd15", "tiny-sdxl"):
+        from .tiny import ensure
+
+        kit = ensure(settings.cache_dir / "tiny-kit")
+        return str(kit / ("sdxl" if settings.model == "tiny-sdxl" else "sd15"))
+    return settings.model
+
+
+def with_tiny_kit(settings: EngineSettings) -> EngineSettings:
+    """With ENGINE_MODEL=tiny every optional model comes from the kit too, unless configured otherwise.
+
+    Set an option to "none" to leave that model out (e.g. ENGINE_UPSCALER=none tests a missing upscaler).
+    """
+    if not settings.model.startswith("tiny"):
+        return settings
+    from .tiny import ensure
+
+    kit = ensure(settings.cache_dir / "tiny-kit")
+    xl = settings.model == "tiny-sdxl"
+    kit_paths = {
+        "ip_adapter": str(kit / "ip_adapter"),
+        "ip_adapter_weight": "ip-adapter_sdxl.safetensors" if xl else "ip-adapter_sd15.safetensors",
+        "structure_adapter": str(kit / ("t2i_adapter_sdxl" if xl else "t2i_adapter_sd15")),
+        "upscaler": str(kit / "upscaler" / "esrgan_x4.pth"),
+        "llm": str(kit / "llm"),
+    }
+    update: dict[str, object] = {key: value for key, value in kit_paths.items() if not getattr(settings, key)}
+    if settings.lora_dir == Path("loras"):
+        update["lora_dir"] = kit / "loras"
+    settings = settings.model_copy(update=update)
+    none = {key: "" for key in kit_paths if getattr(settings, key) == "none"}
+    return settings.model_copy(update=none)
+
+
+def _family(pipe: Any) -> str:
+    return "sdxl" if getattr(pipe, "text_encoder_2", None) is not None else "sd15"
+
+
+def _from_pretrained(model: str, dtype: torch.dtype) -> Any:
+    kwargs: dict[str, Any] = {"torch_dtype": dtype}
+    index = Path(model) / "model_index.json"
+    if index.is_file() and "safety_checker" in json.loads(index.read_text()):
+        # Corporate deployment: moderation is the company's policy, not a black-image filter.
+        kwargs.update(safety_checker=None, requires_safety_checker=False)
+    if model.endswith((".safetensors", ".ckpt")):
+        from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+        try:
+            return StableDiffusionXLPipeline.from_single_file(model, **kwargs)
+        except Exception:
+            return StableDiffusionPipeline.from_single_file(model, **kwargs)
+    return AutoPipelineForText2Image.from_pretrained(model, **kwargs)
+
+
+def load_models(settings: EngineSettings, styles: dict[str, Style]) -> Models:
+    """Load the configured models; `settings` already passed through with_tiny_kit."""
+    quiet_libraries()
+    model = resolve_model(settings)
+    device = pick_device(settings.device)
+    dtype = pick_dtype(settings.dtype, device)
+    log.info("loading %s on %s as %s", settings.model, device, dtype)
+    t2i = _from_pretrained(model, dtype)
+    family = _family(t2i)
+    if settings.vae:
+        from diffusers import AutoencoderKL
+
+        t2i.vae = AutoencoderKL.from_pretrained(settings.vae, torch_dtype=dtype)
+    t2i.set_progress_bar_config(disable=True)
+
+    ip_adapter = False
+    if settings.ip_adapter:
+        weight = settings.ip_adapter_weight or f"ip-adapter_{family}.safetensors"
+        # Before any sibling is derived: the image encoder registers only on this pipeline.
+        t2i.load_ip_adapter(settings.ip_adapter, subfolder="models", weight_name=weight)
+        t2i.set_ip_adapter_scale(0.0)
+        ip_adapter = True
+
+    loras = _load_style_adapters(t2i, styles)
+    fast_adapter = ""
+    if settings.fast_lora:
+        t2i.load_lora_weights(settings.fast_lora, adapter_name="fast")
+        fast_adapter = "fast"
+    if loras or fast_adapter:
+        t2i.disable_lora()
+
+    t2i.to(device)
+    img2img = AutoPipelineForImage2Image.from_pipe(t2i)
+    inpaint = AutoPipelineForInpainting.from_pipe(t2i)
+    structure = None
+    if settings.structure_adapter:
+        structure = _load_structure(t2i, settings, dtype, device)
+
+    vae_factor = 2 ** (len(t2i.vae.config.block_out_channels) - 1)
+    unet_downs = 2 ** (len(t2i.unet.config.block_out_channels) - 1)
+    native = int(t2i.unet.config.sample_size) * vae_factor
+    models = Models(
+        name=settings.model,
+        family=family,
+        device=device,
+        dtype=dtype,
+        native=native,
+        multiple=max(vae_factor * unet_downs, 8 if native < 512 else 64),
+        text2img=t2i,
+        img2img=img2img,
+        inpaint=inpaint,
+        scheduler_config=dict(t2i.scheduler.config),
+        ip_adapter=ip_adapter,
+        structure=structure,
+        structure_kind=settings.structure_adapter_kind if structure is not None else "",
+        loras=loras,
+        fast_adapter=fast_adapter,
+    )
+    if settings.upscaler:
+        from .esrgan import load_upscaler
+
+        models.upscaler = load_upscaler(settings.upscaler, device=device, dtype=dtype)
+    if settings.llm:
+        models.llm = _load_causal_lm(settings.llm, device)
+    if settings.translator:
+        models.translator = _load_translator(settings.translator, device)
+    for pipe in (t2i, img2img, inpaint, structure):
+        if pipe is not None:
+            pipe.set_progress_bar_config(disable=True)
+    if settings.vae_tiling:
+        t2i.vae.enable_tiling()  # 0.42 dropped pipe.enable_vae_tiling(); only large decodes are tiled
+    return models
+
+
+def _load_style_adapters(pipe: Any, styles: dict[str, Style]) -> dict[str, Path]:
+    loras: dict[str, Path] = {}
+    for style in styles.values():
+        for lora in style.loras:
+            if lora.adapter_name not in loras:
+                pipe.load_lora_weights(
+                    str(lora.file.parent), weight_name=lora.file.name, adapter_name=lora.adapter_name
+                )
+                loras[lora.adapter_name] = lora.file
+        for embedding in style.embeddings:
+            pipe.load_textual_inversion(str(embedding.file), token=embedding.token)
+    return loras
+
+
+def _load_structure(t2i: Any, settings: EngineSettings, dtype: torch.dtype, device: torch.device) -> Any:
+    if settings.structure_adapter_kind == "controlnet":
+        from diffusers import ControlNetModel
+
+        control = ControlNetModel.from_pretrained(settings.structure_adapter, torch_dtype=dtype).to(device)
+        return AutoPipelineForText2Image.from_pipe(t2i, controlnet=control)
+    from diffusers import T2IAdapter
+
+    adapter = T2IAdapter.from_pretrained(settings.structure_adapter, torch_dtype=dtype).to(device)
+    return AutoPipelineForText2Image.from_pipe(t2i, adapter=adapter)
+
+
+def _load_causal_lm(name: str, device: torch.device) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype).to(device).eval()
+    return model, tokenizer
+
+
+def _load_translator(name: str, device: torch.device) -> tuple[Any, Any]:
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    model = AutoModelForSeq2SeqLM.from_pretrained(name).to(device).eval()
+    return model, tokenizer

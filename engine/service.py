@@ -1,0 +1,352 @@
+"""The in-process engine: admission, the fair queue, one GPU worker thread, events, cancellation, timeouts.
+
+All bookkeeping happens on the asyncio loop; only `Studio.run` executes on the single worker thread
+(diffusers pipelines are not thread-safe: issues 1606, 3672, 5749, 9362). Progress from the thread
+comes back through `loop.call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import partial
+
+from .api import (
+    ErrorCode,
+    ImageRequest,
+    JobCancelled,
+    JobFailed,
+    JobResult,
+    JobState,
+    JobStatus,
+    Mode,
+    QueueFull,
+    ShuttingDown,
+)
+from .queue import FairQueue
+from .settings import EngineSettings
+from .studio import Hooks, OutOfMemory, Plan, Studio
+
+log = logging.getLogger(__name__)
+FINISHED_KEEP_S = 600  # finished jobs stay queryable this long
+
+
+@dataclass(eq=False)
+class Job:
+    id: str
+    user: str
+    request: ImageRequest
+    plan: Plan
+    created: float = field(default_factory=time.monotonic)
+    status: JobStatus = field(init=False)
+    stop: threading.Event = field(default_factory=threading.Event)
+    stop_reason: ErrorCode | None = None
+    done: asyncio.Future | None = None
+    listeners: list[asyncio.Queue] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.plan.seeds)
+
+
+class Engine:
+    """Implements engine.api.ImageService in this process."""
+
+    def __init__(self, settings: EngineSettings, studio: Studio | None = None) -> None:
+        self.settings = settings
+        self.studio = studio or Studio(settings)
+        self._queue: FairQueue[Job] = FairQueue()
+        self._jobs: dict[str, Job] = {}
+        self._running: dict[str, Job] = {}
+        self._wakeup = asyncio.Event()
+        self._closing = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="easel-gpu")
+        self._tasks: list[asyncio.Task] = []
+        self.counters = {"done": 0, "failed": 0, "cancelled": 0, "refused": 0}
+        self.per_user_done: dict[str, int] = {}
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.settings.warmup:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._warmup)
+        self._tasks = [
+            asyncio.create_task(self._work(), name="easel-worker"),
+            asyncio.create_task(self._sweep(), name="easel-sweeper"),
+        ]
+
+    def _warmup(self) -> None:
+        """One small call so that the first user pays no lazy initialisation (or compilation)."""
+        plan = self.studio.prepare(ImageRequest(prompt="warm-up", count=1, seed=0, profile="fast"))
+        plan.steps = min(plan.steps, 2)
+        self.studio.run([plan], Hooks())
+
+    async def close(self, drain_s: float = 60.0) -> None:
+        """Stop taking jobs; cancel waiting ones; let the running one finish within drain_s, then interrupt it."""
+        self._closing = True
+        for job in list(self._queue.order()):
+            self._queue.remove(job)
+            self._finish(job, JobState.CANCELLED, error=ErrorCode.SHUTTING_DOWN)
+        running = [job.done for job in self._running.values() if job.done is not None]
+        if running:
+            _, pending = await asyncio.wait(running, timeout=drain_s)
+            for job in list(self._running.values()):
+                job.stop_reason = ErrorCode.SHUTTING_DOWN
+                job.stop.set()
+            if pending:
+                await asyncio.wait(pending, timeout=30)
+        for task in self._tasks:
+            task.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    # ---- the ImageService API -----------------------------------------------------------------------
+    def available_modes(self) -> frozenset[Mode]:
+        return self.studio.available_modes()
+
+    async def submit(self, user: str, request: ImageRequest) -> str:
+        if self._closing:
+            raise ShuttingDown("the engine is restarting")
+        user = str(user)
+        s = self.settings
+        if (
+            self._queue.waiting_of(user) >= s.max_waiting_per_user
+            and self._running_of(user) >= s.max_running_per_user
+        ):
+            self.counters["refused"] += 1
+            raise QueueFull("your line is full", ErrorCode.USER_QUEUE_FULL)
+        if len(self._queue) >= s.max_queue:
+            self.counters["refused"] += 1
+            raise QueueFull("the queue is full", ErrorCode.QUEUE_FULL)
+        plan = self.studio.prepare(request)  # raises BadRequest/BadImage/ModeUnavailable at once
+        job = Job(uuid.uuid4().hex[:12], user, request, plan)
+        job.done = asyncio.get_running_loop().create_future()
+        job.status = JobStatus(job.id, user, JobState.WAITING, total_steps=plan.steps)
+        self._jobs[job.id] = job
+        self._queue.push(job)
+        self._publish_positions()
+        self._wakeup.set()
+        return job.id
+
+    def cancel(self, job_id: str) -> bool:
+        job = self._jobs.get(job_id)
+        if job is None or job.status.state.finished:
+            return False
+        if self._queue.remove(job):
+            self._finish(job, JobState.CANCELLED, error=ErrorCode.CANCELLED)
+            self._publish_positions()
+            return True
+        job.stop_reason = ErrorCode.CANCELLED
+        job.stop.set()  # checked between denoising steps
+        return True
+
+    def status(self, job_id: str) -> JobStatus | None:
+        job = self._jobs.get(job_id)
+        return job.status if job else None
+
+    async def events(self, job_id: str) -> AsyncIterator[JobStatus]:
+        job = self._jobs.get(job_id)
+        if job is None:
+            return
+        queue: asyncio.Queue[JobStatus] = asyncio.Queue()
+        job.listeners.append(queue)
+        try:
+            status = job.status
+            yield status
+            while not status.state.finished:
+                status = await queue.get()
+                yield status
+        finally:
+            job.listeners.remove(queue)
+
+    async def result(self, job_id: str) -> JobResult:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobFailed("unknown job", ErrorCode.UNKNOWN_JOB)
+        await asyncio.shield(job.done)
+        return job.done.result()
+
+    def stats(self) -> dict:
+        return {
+            "waiting": len(self._queue),
+            "running": len(self._running),
+            **self.counters,
+            "per_user_done": dict(self.per_user_done),
+        }
+
+    # ---- the worker ---------------------------------------------------------------------------------
+    def _running_of(self, user: str) -> int:
+        return sum(1 for job in self._running.values() if job.user == user)
+
+    def _eligible(self, user: str) -> bool:
+        return self._running_of(user) < self.settings.max_running_per_user
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        idle = True
+        while True:
+            if not len(self._queue):
+                idle = True
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if idle and self.settings.batch_max > 1 and self.settings.batch_window_ms:
+                # Jobs that arrive together (several users at once) get a moment to join one batch.
+                await asyncio.sleep(self.settings.batch_window_ms / 1000)
+            idle = False
+            batch = self._queue.pop(
+                self._eligible,
+                key=lambda job: self.studio.batch_key(job.plan),
+                limit=self.settings.batch_max,
+                size=lambda job: job.size,
+            )
+            if not batch:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            for job in batch:
+                self._running[job.id] = job
+                self._set(job, state=JobState.RUNNING, position=0)
+                loop.call_later(self.settings.run_timeout_s, self._timeout, job)
+            self._publish_positions()
+            await self._run(batch, loop)
+
+    async def _run(self, batch: list[Job], loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            results = await self._run_with_retry(batch, loop)
+        except Exception as error:
+            code = error.code if isinstance(error, (JobFailed, OutOfMemoryFailure)) else ErrorCode.INTERNAL
+            if code == ErrorCode.INTERNAL:
+                log.exception("job(s) %s failed", [job.id for job in batch])
+            for job in batch:
+                self._end_stopped_or(job, JobState.FAILED, code)
+        else:
+            for job, result in zip(batch, results, strict=True):
+                if job.stop.is_set():  # interrupted between steps: the pictures are unfinished
+                    self._end_stopped_or(job, JobState.FAILED, ErrorCode.INTERNAL)
+                else:
+                    self._finish(job, JobState.DONE, result=result)
+        finally:
+            for job in batch:
+                self._running.pop(job.id, None)
+            self._wakeup.set()
+
+    async def _run_with_retry(self, batch: list[Job], loop: asyncio.AbstractEventLoop) -> list[JobResult]:
+        try:
+            return await self._execute(batch, loop, low_memory=False)
+        except OutOfMemory:
+            log.warning("out of memory on %d job(s); retrying smaller", len(batch))
+            await loop.run_in_executor(self._executor, _free_memory)
+        # The retry: one job at a time, and each in low-memory mode (smaller batches, tiled VAE).
+        results = []
+        for job in batch:
+            try:
+                results += await self._execute([job], loop, low_memory=True)
+            except OutOfMemory:
+                await loop.run_in_executor(self._executor, _free_memory)
+                raise OutOfMemoryFailure("out of memory twice") from None
+        return results
+
+    async def _execute(
+        self, batch: list[Job], loop: asyncio.AbstractEventLoop, low_memory: bool
+    ) -> list[JobResult]:
+        def progress(job: Job) -> callable:
+            return lambda step, total: loop.call_soon_threadsafe(
+                partial(self._set, job, step=step, total_steps=total)
+            )
+
+        if len(batch) == 1:
+            job = batch[0]
+            hooks = Hooks(progress(job), job.stop.is_set, low_memory)
+        else:
+            # One call serves several users: it stops only if all of them cancelled.
+            def on_progress(step: int, total: int) -> None:
+                for job in batch:
+                    progress(job)(step, total)
+
+            hooks = Hooks(on_progress, lambda: all(job.stop.is_set() for job in batch), low_memory)
+        return await loop.run_in_executor(self._executor, self.studio.run, [job.plan for job in batch], hooks)
+
+    def _timeout(self, job: Job) -> None:
+        if job.id in self._running and not job.status.state.finished:
+            job.stop_reason = ErrorCode.RUN_TIMEOUT
+            job.stop.set()
+
+    async def _sweep(self) -> None:
+        """Ends jobs that waited too long and forgets finished ones after a while."""
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            expired = [job for job in self._queue.order() if now - job.created > self.settings.wait_timeout_s]
+            for job in expired:
+                self._queue.remove(job)
+                self._finish(job, JobState.FAILED, error=ErrorCode.WAIT_TIMEOUT)
+            if expired:
+                self._publish_positions()
+            for job_id, job in list(self._jobs.items()):
+                if job.status.state.finished and now - job.created > FINISHED_KEEP_S:
+                    del self._jobs[job_id]
+
+    # ---- state changes and events -------------------------------------------------------------------
+    def _end_stopped_or(self, job: Job, state: JobState, code: ErrorCode) -> None:
+        """A job the user cancelled ends CANCELLED; one stopped by a timeout or shutdown names that."""
+        if job.stop.is_set() and job.stop_reason == ErrorCode.CANCELLED:
+            self._finish(job, JobState.CANCELLED, error=ErrorCode.CANCELLED)
+        elif job.stop.is_set() and job.stop_reason is not None:
+            self._finish(job, JobState.FAILED, error=job.stop_reason)
+        else:
+            self._finish(job, state, error=code)
+
+    def _finish(
+        self, job: Job, state: JobState, error: ErrorCode | None = None, result: JobResult | None = None
+    ):
+        if job.status.state.finished:
+            return
+        self._set(job, state=state, error=error, result=result, position=0)
+        key = {JobState.DONE: "done", JobState.FAILED: "failed", JobState.CANCELLED: "cancelled"}[state]
+        self.counters[key] += 1
+        if state == JobState.DONE:
+            self.per_user_done[job.user] = self.per_user_done.get(job.user, 0) + 1
+        if job.done is not None and not job.done.done():
+            if state == JobState.DONE:
+                job.done.set_result(result)
+            elif state == JobState.CANCELLED:
+                job.done.set_exception(JobCancelled("cancelled", error))
+            else:
+                job.done.set_exception(JobFailed(str(error), error))
+            if state != JobState.DONE:
+                job.done.exception()  # marks it retrieved: no "exception was never retrieved" noise
+
+    def _set(self, job: Job, **changes) -> None:
+        if job.status.state.finished:
+            return
+        job.status = replace(job.status, **changes)
+        for queue in job.listeners:
+            queue.put_nowait(job.status)
+
+    def _publish_positions(self) -> None:
+        for job_id, place in self._queue.positions(self._eligible).items():
+            job = self._jobs[job_id]
+            if job.status.position != place:
+                self._set(job, position=place)
+
+
+class OutOfMemoryFailure(JobFailed):
+    code = ErrorCode.OUT_OF_MEMORY
+
+
+def _free_memory() -> None:
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

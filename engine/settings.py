@@ -1,0 +1,76 @@
+"""Engine configuration: one pydantic-settings class, read from the environment (prefix ENGINE_) or `.env`.
+
+The bot's settings (bot/config.py) embed this class, so there is one configuration tree and nothing
+else reads os.environ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CACHE = Path.home() / ".cache" / "easel"
+
+
+class EngineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENGINE_", env_file=".env", extra="ignore")
+
+    # Hub id or local folder of a diffusers pipeline; "tiny" = the offline tiny model kit (engine/tiny.py).
+    model: str = "stabilityai/stable-diffusion-xl-base-1.0"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # auto: bf16 on cuda when supported, else fp16; fp32 on cpu.
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    # Folder the tiny kit is built into on first use (ENGINE_MODEL=tiny).
+    cache_dir: Path = DEFAULT_CACHE
+    # SDXL's VAE overflows in fp16 (black/NaN images): a fixed VAE by hub id or folder, or empty = keep VAE fp32.
+    vae: str = ""
+
+    # Profiles: "quality" uses the model's own scheduler; "fast" a few-step LoRA (LCM/Lightning) when given.
+    quality_steps: int = Field(30, ge=1, le=150)
+    quality_guidance: float = Field(6.0, ge=0, le=30)
+    fast_steps: int = Field(6, ge=1, le=50)
+    fast_guidance: float = Field(1.5, ge=0, le=30)
+    fast_lora: str = ""  # e.g. latent-consistency/lcm-lora-sdxl; empty = fewer steps of the base scheduler
+    default_profile: Literal["quality", "fast"] = "quality"
+
+    # Styles: the curated file shipped with the engine plus an administrator's own file.
+    styles_file: Path | None = None
+    default_style: str = "none"
+    lora_dir: Path = Path("loras")
+
+    # Optional models for the image modes; empty = the mode is reported unavailable.
+    ip_adapter: str = ""  # folder or hub id holding models/ip-adapter_*.safetensors and models/image_encoder
+    ip_adapter_weight: str = ""  # file name inside models/; empty = guessed from the model family
+    structure_adapter: str = ""  # T2I-Adapter (canny) folder or hub id
+    structure_adapter_kind: Literal["t2i", "controlnet"] = "t2i"
+    upscaler: str = ""  # ESRGAN-family .pth; empty = Lanczos before the diffusion pass
+    upscale_long_side: int = Field(4096, ge=512, le=8192)
+    upscale_tile: int = Field(1024, ge=64, le=4096)  # pixels of a refinement tile; memory scales with it
+    llm: str = ""  # chat LLM for prompt beautification (and translation when translator is empty)
+    translator: str = ""  # seq2seq translation model (e.g. Helsinki-NLP/opus-mt-ru-en); empty = use the LLM
+    llm_timeout_s: float = Field(20.0, gt=0)
+    beautify_system_prompt: str = (
+        "You are a prompt engineer. Your mission is to expand prompts written by user. "
+        "You should provide the best prompt for text to image generation in English."
+    )
+
+    # Queue and worker.
+    max_running_per_user: int = Field(1, ge=1)
+    max_waiting_per_user: int = Field(2, ge=0)
+    max_queue: int = Field(20, ge=1)  # global cap on waiting jobs
+    wait_timeout_s: float = Field(600.0, gt=0)
+    run_timeout_s: float = Field(180.0, gt=0)
+    # Micro-batching of compatible jobs from different users.
+    batch_max: int = Field(4, ge=1)
+    batch_window_ms: int = Field(30, ge=0)
+
+    # GPU fast paths (each opt-in or automatic where safe).
+    sdpa: bool = True
+    channels_last: bool = False
+    compile: bool = False
+    fuse_qkv: bool = False
+    vae_tiling: bool = True
+    warmup: bool = True

@@ -1,0 +1,228 @@
+"""The studio owns the models and turns a request into pictures; it runs only on the engine's worker thread.
+
+`prepare` is cheap and runs at submit time (so a bad photo is refused at once); `run` does the GPU work for
+one job, or for several compatible jobs batched into one pipeline call.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image
+
+from . import prompts
+from .api import (
+    ASPECTS,
+    MAX_COUNT,
+    MAX_PROMPT_CHARS,
+    BadRequest,
+    ImageRequest,
+    JobResult,
+    Mode,
+    ModeUnavailable,
+    Picture,
+)
+from .images import Parameters, decode_image, encode_document, encode_preview
+from .models import Models, load_models, with_tiny_kit
+from .settings import EngineSettings
+from .sizes import fit_size, size_for
+from .styles import Style, load_styles
+
+
+class OutOfMemory(Exception):
+    """The device ran out of memory; the worker frees the cache and retries smaller."""
+
+
+@dataclass
+class Hooks:
+    """How a running job reports progress and learns it should stop (checked between denoising steps)."""
+
+    progress: Callable[[int, int], None] = lambda step, total: None
+    interrupted: Callable[[], bool] = lambda: False
+    low_memory: bool = False  # set on the retry after an out-of-memory error
+
+    def step_callback(self, total: int) -> Callable:
+        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
+            self.progress(step + 1, total)
+            if self.interrupted():
+                pipe._interrupt = True  # diffusers' own stop flag; the VAE decode still runs
+            return tensors
+
+        return on_step_end
+
+
+@dataclass
+class Plan:
+    """A validated request with everything resolved: style, size, steps, seeds, decoded source pictures."""
+
+    request: ImageRequest
+    style: Style
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    seeds: list[int]
+    sources: list[Image.Image] = field(default_factory=list)
+    prompt: str = ""  # after translation and beautification, before the style
+    styled_prompt: str = ""
+    negative_prompt: str = ""
+
+    @property
+    def mode(self) -> Mode:
+        return self.request.mode
+
+
+class Studio:
+    def __init__(self, settings: EngineSettings, models: Models | None = None) -> None:
+        self.settings = settings = with_tiny_kit(settings)
+        self.styles = load_styles(settings.styles_file, settings.lora_dir)
+        if settings.default_style not in self.styles:
+            raise BadRequest(f"ENGINE_DEFAULT_STYLE={settings.default_style!r} is not a known style")
+        self.models = models or load_models(settings, self.styles)
+
+    # ---- what the engine can do -------------------------------------------------------------------
+    def available_modes(self) -> frozenset[Mode]:
+        from .modes import RUNNERS, available
+
+        return frozenset(mode for mode in RUNNERS if available(mode, self.models))
+
+    # ---- submit time --------------------------------------------------------------------------------
+    def prepare(self, request: ImageRequest) -> Plan:
+        if request.mode not in self.available_modes():
+            raise ModeUnavailable(f"{request.mode} is not configured on this server")
+        style_id = request.style or self.settings.default_style
+        style = self.styles.get(style_id)
+        if style is None:
+            raise BadRequest(f"unknown style {style_id!r}")
+        if len(request.prompt) > MAX_PROMPT_CHARS:
+            raise BadRequest(f"prompt over {MAX_PROMPT_CHARS} characters")
+        if not 1 <= request.count <= MAX_COUNT:
+            raise BadRequest(f"count must be 1..{MAX_COUNT}")
+        sources = [decode_image(data) for data in request.images]
+        from .modes import check_sources
+
+        check_sources(request, sources)
+        profile = request.profile or self.settings.default_profile
+        if profile == "fast":
+            steps, guidance = self.settings.fast_steps, self.settings.fast_guidance
+        else:
+            steps, guidance = self.settings.quality_steps, self.settings.quality_guidance
+        steps = request.steps or style.steps or steps
+        if not 1 <= steps <= 150:
+            raise BadRequest("steps must be 1..150")
+        guidance = style.guidance if style.guidance is not None else guidance
+        width, height = self._size(request, sources)
+        base_seed = request.seed if request.seed is not None else random.randrange(2**31)
+        count = 1 if request.mode == Mode.UPSCALE else request.count
+        return Plan(
+            request, style, width, height, steps, guidance, [base_seed + i for i in range(count)], sources
+        )
+
+    def _size(self, request: ImageRequest, sources: list[Image.Image]) -> tuple[int, int]:
+        native, multiple = self.models.native, self.models.multiple
+        if request.aspect:
+            if request.aspect not in ASPECTS:
+                raise BadRequest(f"aspect must be one of {', '.join(ASPECTS)}")
+            if not sources or request.mode in (Mode.GENERATE, Mode.RESTYLE, Mode.ZOOM):
+                return size_for(request.aspect, native, multiple)
+        if sources:
+            return fit_size(*sources[0].size, native, multiple)
+        return size_for("1:1", native, multiple)
+
+    def batch_key(self, plan: Plan) -> tuple | None:
+        """Jobs with equal keys can share one pipeline call; None = always alone."""
+        if plan.mode not in (Mode.GENERATE, Mode.RESTYLE):
+            return None
+        loras = tuple((lora.adapter_name, lora.strength) for lora in plan.style.loras)
+        return (plan.mode, plan.width, plan.height, plan.steps, plan.guidance, loras)
+
+    # ---- worker thread ------------------------------------------------------------------------------
+    def run(self, plans: list[Plan], hooks: Hooks) -> list[JobResult]:
+        from .modes import RUNNERS
+
+        started = time.perf_counter()
+        for plan in plans:
+            plan.prompt = prompts.prepare(self.models, self.settings, plan.request, plan.seeds[0])
+            plan.styled_prompt, plan.negative_prompt = plan.style.apply(
+                plan.prompt, plan.request.negative_prompt
+            )
+        try:
+            with torch.inference_mode():
+                pictures = RUNNERS[plans[0].mode](self, plans, hooks)
+        except torch.OutOfMemoryError as error:
+            raise OutOfMemory(str(error)) from error
+        seconds = time.perf_counter() - started
+        return [self._result(plan, images, seconds) for plan, images in zip(plans, pictures, strict=True)]
+
+    def _result(self, plan: Plan, images: list[Image.Image], seconds: float) -> JobResult:
+        pictures = []
+        for image, seed in zip(images, plan.seeds, strict=False):
+            params = Parameters(
+                prompt=plan.styled_prompt,
+                negative_prompt=plan.negative_prompt,
+                style=plan.style.id,
+                seed=seed,
+                model=self.models.name,
+                steps=plan.steps,
+                guidance=plan.guidance,
+                width=image.width,
+                height=image.height,
+                mode=plan.mode.value,
+                user_prompt=plan.request.prompt,
+            )
+            png, file_format = encode_document(image, params)
+            pictures.append(Picture(png, encode_preview(image), seed, image.width, image.height, file_format))
+        return JobResult(
+            pictures=tuple(pictures),
+            prompt=plan.request.prompt,
+            final_prompt=plan.styled_prompt,
+            negative_prompt=plan.negative_prompt,
+            style=plan.style.id,
+            model=self.models.name,
+            steps=plan.steps,
+            seconds=seconds,
+        )
+
+    # ---- helpers shared by the modes ----------------------------------------------------------------
+    def generators(self, plans: list[Plan]) -> list[torch.Generator]:
+        # CPU generators: the same seed gives the same picture on any GPU (CUDA streams differ per device).
+        return [torch.Generator("cpu").manual_seed(seed) for plan in plans for seed in plan.seeds]
+
+    def fresh_scheduler(self, pipe: Any) -> None:
+        """A scheduler of its own for this call: siblings share one object with per-call step state."""
+        pipe.scheduler = type(pipe.scheduler).from_config(self.models.scheduler_config)
+
+    def image_embeds_dim(self) -> int:
+        projection = self.models.text2img.unet.encoder_hid_proj.image_projection_layers[0]
+        return projection.image_embeds.in_features
+
+    def no_image_prompt(self, count: int, guidance: float) -> dict:
+        """Arguments that make a loaded IP-Adapter a no-op: zero image embeddings, adapter scale 0.
+
+        The adapter patches the shared UNet, which then requires image embeddings on every call.
+        Embeddings are per prompt ([B, 1, dim]; negatives first when guidance is on), like the mix mode's.
+        """
+        pipe = self.models.text2img
+        pipe.set_ip_adapter_scale(0.0)
+        rows = count * (2 if guidance > 1 else 1)
+        zeros = torch.zeros(
+            rows, 1, self.image_embeds_dim(), dtype=self.models.dtype, device=self.models.device
+        )
+        return {"ip_adapter_image_embeds": [zeros]}
+
+    def use_style_adapters(self, pipe: Any, style: Style) -> None:
+        """Switch resident LoRA adapters for this style (only ever on the worker thread)."""
+        if not self.models.loras and not self.models.fast_adapter:
+            return
+        names = [lora.adapter_name for lora in style.loras]
+        weights = [lora.strength for lora in style.loras]
+        if names:
+            pipe.enable_lora()
+            pipe.set_adapters(names, weights)
+        else:
+            pipe.disable_lora()
