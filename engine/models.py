@@ -209,6 +209,9 @@ def load_models(settings: EngineSettings, styles: dict[str, Style]) -> Models:
             pipe.set_progress_bar_config(disable=True)
     if settings.vae_tiling:
         t2i.vae.enable_tiling()  # 0.42 dropped pipe.enable_vae_tiling(); only large decodes are tiled
+    from .perf import apply_fast_paths
+
+    apply_fast_paths(models, settings)
     return models
 
 
