@@ -118,10 +118,8 @@ class Engine:
             raise ShuttingDown("the engine is restarting")
         user = str(user)
         s = self.settings
-        if (
-            self._queue.waiting_of(user) >= s.max_waiting_per_user
-            and self._running_of(user) >= s.max_running_per_user
-        ):
+        in_flight = self._queue.waiting_of(user) + self._running_of(user)
+        if in_flight >= s.max_running_per_user + s.max_waiting_per_user:
             self.counters["refused"] += 1
             raise QueueFull("your line is full", ErrorCode.USER_QUEUE_FULL)
         if len(self._queue) >= s.max_queue:

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Easel's one entry point.  ./run.sh [bot|demo|test|install]
+#   bot   (default) install if needed, then run the Telegram bot (needs BOT_TOKEN, e.g. in .env)
+#   demo  install if needed, then make 4 pictures offline with the tiny model kit into out/
+#   test  install if needed, start nothing by hand (tests start their own redis-server), run the suite
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+VENV=.venv
+
+install() {
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "installing redis-server (Debian package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  fi
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  local stamp="$VENV/.easel-installed" want
+  want=$(cat pyproject.toml constraints-cpu.txt | sha256sum | cut -c1-16)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  "$VENV/bin/pip" install -q --upgrade pip
+  if command -v nvidia-smi >/dev/null 2>&1 && [ "${EASEL_CPU:-0}" != 1 ]; then
+    "$VENV/bin/pip" install -q -e ".[gpu,dev]"          # CUDA torch from PyPI, spandrel for upscalers
+  else
+    # CPU: the pinned CPU wheel first; an unpinned torch would pull gigabytes of CUDA packages.
+    "$VENV/bin/pip" install -q torch==2.13.0
+    "$VENV/bin/pip" install -q -c constraints-cpu.txt -e ".[dev]"
+  fi
+  echo "$want" > "$stamp"
+}
+
+case "${1:-bot}" in
+  install) install ;;
+  bot) install; exec "$VENV/bin/python" -m bot ;;
+  demo)
+    install
+    ENGINE_MODEL=${ENGINE_MODEL:-tiny} HF_HUB_OFFLINE=1 exec "$VENV/bin/python" -m engine generate \
+      "${2:-a red fox in a snowy forest}" -n 4 --out out/ ;;
+  test)
+    install
+    shift
+    HF_HUB_OFFLINE=1 exec "$VENV/bin/python" -m pytest -q "$@" ;;
+  *) echo "usage: ./run.sh [bot|demo|test|install]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,48 @@
+"""Shared fixtures: the offline tiny model kit (built once, cached), sample photos, a real redis-server.
+
+Tests never touch the network: HF_HUB_OFFLINE is forced before any library is imported.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = Path(os.environ.get("EASEL_SAMPLES", REPO.parent / "shared" / "samples"))
+# ENGINE_CACHE_DIR for every test: the kit is built into CACHE/tiny-kit once and reused across runs.
+CACHE = Path(os.environ.get("EASEL_TEST_CACHE", REPO / ".cache" / "test"))
+
+
+@pytest.fixture(scope="session")
+def engine_cache() -> Path:
+    """The folder to pass as EngineSettings.cache_dir / ENGINE_CACHE_DIR; the tiny kit is ready in it."""
+    from engine.tiny import ensure
+
+    ensure(CACHE / "tiny-kit")
+    return CACHE
+
+
+@pytest.fixture(scope="session")
+def tiny_kit(engine_cache: Path) -> Path:
+    return engine_cache / "tiny-kit"
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    assert SAMPLES.is_dir(), f"sample photos not found at {SAMPLES} (set EASEL_SAMPLES)"
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def sample_bytes(samples: Path):
+    def read(name: str) -> bytes:
+        return (samples / name).read_bytes()
+
+    return read
