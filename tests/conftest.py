@@ -46,3 +46,13 @@ def sample_bytes(samples: Path):
         return (samples / name).read_bytes()
 
     return read
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A fresh real redis-server per test (killable with .kill(), restartable with .restart())."""
+    from redisproc import RedisServer
+
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
