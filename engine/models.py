@@ -123,7 +123,7 @@ def _family(pipe: Any) -> str:
 
 
 def _from_pretrained(model: str, dtype: torch.dtype) -> Any:
-    kwargs: dict[str, Any] = {"torch_dtype": dtype}
+    kwargs: dict[str, Any] = {"dtype": dtype}
     index = Path(model) / "model_index.json"
     if index.is_file() and "safety_checker" in json.loads(index.read_text()):
         # Corporate deployment: moderation is the company's policy, not a black-image filter.
@@ -150,7 +150,7 @@ def load_models(settings: EngineSettings, styles: dict[str, Style]) -> Models:
     if settings.vae:
         from diffusers import AutoencoderKL
 
-        t2i.vae = AutoencoderKL.from_pretrained(settings.vae, torch_dtype=dtype)
+        t2i.vae = AutoencoderKL.from_pretrained(settings.vae, dtype=dtype)
     t2i.set_progress_bar_config(disable=True)
 
     ip_adapter = False
@@ -230,15 +230,28 @@ def _load_style_adapters(pipe: Any, styles: dict[str, Style]) -> dict[str, Path]
 
 
 def _load_structure(t2i: Any, settings: EngineSettings, dtype: torch.dtype, device: torch.device) -> Any:
+    """The outline-keeping pipeline over the shared UNet.
+
+    AutoPipelineForText2Image.from_pipe(t2i, adapter=...) silently returns a plain text2img pipeline with the
+    adapter dropped (diffusers 0.42.1), so the concrete class is named, with dtype= against issue 12754.
+    """
+    from diffusers import (
+        ControlNetModel,
+        StableDiffusionAdapterPipeline,
+        StableDiffusionControlNetPipeline,
+        StableDiffusionXLAdapterPipeline,
+        StableDiffusionXLControlNetPipeline,
+        T2IAdapter,
+    )
+
+    xl = _family(t2i) == "sdxl"
     if settings.structure_adapter_kind == "controlnet":
-        from diffusers import ControlNetModel
-
-        control = ControlNetModel.from_pretrained(settings.structure_adapter, torch_dtype=dtype).to(device)
-        return AutoPipelineForText2Image.from_pipe(t2i, controlnet=control)
-    from diffusers import T2IAdapter
-
-    adapter = T2IAdapter.from_pretrained(settings.structure_adapter, torch_dtype=dtype).to(device)
-    return AutoPipelineForText2Image.from_pipe(t2i, adapter=adapter)
+        control = ControlNetModel.from_pretrained(settings.structure_adapter, dtype=dtype).to(device)
+        cls = StableDiffusionXLControlNetPipeline if xl else StableDiffusionControlNetPipeline
+        return cls.from_pipe(t2i, controlnet=control, dtype=dtype)
+    adapter = T2IAdapter.from_pretrained(settings.structure_adapter, dtype=dtype).to(device)
+    cls = StableDiffusionXLAdapterPipeline if xl else StableDiffusionAdapterPipeline
+    return cls.from_pipe(t2i, adapter=adapter, dtype=dtype)
 
 
 def _load_causal_lm(name: str, device: torch.device) -> tuple[Any, Any]:
