@@ -1,0 +1,7 @@
+"""FSM states. Photos being collected for a mix are FSM data ("photos", "album", "caption"), not a state."""
+
+from aiogram.fsm.state import State, StatesGroup
+
+
+class Ask(StatesGroup):
+    prompt = State()  # the bot asked for a prompt; data "draft" = the record waiting for it

@@ -1,0 +1,238 @@
+"""Job records (parameters and result pictures) and user preferences: in memory, or in Redis with a TTL.
+
+A record is JSON; pictures are raw bytes under their own keys. Never pickle: the data crosses a process
+(and a Redis) boundary and outlives a deploy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# The memory store keeps at most this many bytes of pictures; the oldest jobs' pictures go first (their
+# buttons then say "expired"). Redis is the place for a week of pictures.
+MEMORY_BLOB_BUDGET = 1024 * 1024 * 1024
+
+
+@dataclass
+class Prefs:
+    locale: str | None = None  # None = follow Telegram's language_code
+    style: str | None = None  # None = the engine's default style
+    aspect: str = "1:1"
+    count: int = 4
+    beautify: bool = False
+
+
+@dataclass
+class Shot:
+    """One picture of a finished job (its bytes are the blob "pic<n>")."""
+
+    seed: int
+    width: int
+    height: int
+    file_format: str = "png"
+
+
+@dataclass
+class JobRecord:
+    """Everything a button needs later: what was asked, in which chat, by whom, and what came out.
+
+    mode is an engine Mode value, or "photo"/"pair" for the choices shown under one or two user photos.
+    """
+
+    id: str
+    owner: int
+    chat_id: int
+    mode: str = "generate"
+    prompt: str = ""
+    style: str | None = None
+    aspect: str = "1:1"
+    count: int = 4
+    seed: int | None = None
+    beautify: bool = False
+    variation: str = "subtle"
+    zoom: float = 1.0  # ZOOM: 1 = extend to the new aspect only; 1.5 / 2 = zoom out further
+    weights: list[float] = field(default_factory=list)
+    source_files: list[str] = field(default_factory=list)  # Telegram file ids, downloaded when first used
+    sources: int = 0  # source pictures stored as blobs "src<n>"
+    state: str = "draft"  # draft | submitted | done | failed | cancelled
+    engine_job: str = ""
+    pictures: list[Shot] = field(default_factory=list)
+    result_style: str = ""
+    page: int = 0  # the style page shown on a draft
+    message_id: int = 0  # the draft/status message
+    thread_id: int | None = None
+    locale: str = "en"
+    created: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> JobRecord:
+        data = json.loads(raw)
+        known = {f.name for f in fields(cls)}
+        data = {key: value for key, value in data.items() if key in known}
+        data["pictures"] = [Shot(**shot) for shot in data.get("pictures", [])]
+        return cls(**data)
+
+
+def new_job_id() -> str:
+    return secrets.token_urlsafe(6)  # 8 characters of [A-Za-z0-9_-]
+
+
+def _prefs_from(raw: str | bytes | None) -> Prefs:
+    if not raw:
+        return Prefs()
+    known = {f.name for f in fields(Prefs)}
+    return Prefs(**{key: value for key, value in json.loads(raw).items() if key in known})
+
+
+class Store:
+    """The interface; MemoryStore and RedisStore implement it."""
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        raise NotImplementedError
+
+    async def save_job(self, record: JobRecord) -> None:
+        raise NotImplementedError
+
+    async def put_blob(self, job_id: str, name: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def get_blob(self, job_id: str, name: str) -> bytes | None:
+        raise NotImplementedError
+
+    async def get_prefs(self, user_id: int) -> Prefs:
+        raise NotImplementedError
+
+    async def save_prefs(self, user_id: int, prefs: Prefs) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
+class MemoryStore(Store):
+    def __init__(self, ttl_s: float, blob_budget: int = MEMORY_BLOB_BUDGET) -> None:
+        self.ttl_s = ttl_s
+        self.blob_budget = blob_budget
+        self._jobs: dict[str, tuple[float, str]] = {}
+        self._blobs: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
+        self._blob_bytes = 0
+        self._prefs: dict[int, str] = {}
+        self._saves = 0
+
+    def _expired(self, expires: float) -> bool:
+        return expires < time.monotonic()
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        entry = self._jobs.get(job_id)
+        if entry is None or self._expired(entry[0]):
+            self._jobs.pop(job_id, None)
+            return None
+        return JobRecord.from_json(entry[1])
+
+    async def save_job(self, record: JobRecord) -> None:
+        self._purge()
+        self._jobs[record.id] = (time.monotonic() + self.ttl_s, record.to_json())
+
+    async def put_blob(self, job_id: str, name: str, data: bytes) -> None:
+        key = (job_id, name)
+        old = self._blobs.pop(key, None)
+        if old is not None:
+            self._blob_bytes -= len(old[1])
+        self._blobs[key] = (time.monotonic() + self.ttl_s, data)
+        self._blob_bytes += len(data)
+        while self._blob_bytes > self.blob_budget and len(self._blobs) > 1:
+            _, (_, dropped) = self._blobs.popitem(last=False)
+            self._blob_bytes -= len(dropped)
+
+    async def get_blob(self, job_id: str, name: str) -> bytes | None:
+        entry = self._blobs.get((job_id, name))
+        if entry is None or self._expired(entry[0]):
+            return None
+        return entry[1]
+
+    async def get_prefs(self, user_id: int) -> Prefs:
+        return _prefs_from(self._prefs.get(user_id))
+
+    async def save_prefs(self, user_id: int, prefs: Prefs) -> None:
+        self._prefs[user_id] = json.dumps(asdict(prefs))
+
+    def _purge(self) -> None:
+        """Forget expired entries now and then (reads already ignore them)."""
+        self._saves += 1
+        if self._saves % 256:
+            return
+        now = time.monotonic()
+        for job_id in [job_id for job_id, (expires, _) in self._jobs.items() if expires < now]:
+            del self._jobs[job_id]
+        for key in [key for key, (expires, data) in self._blobs.items() if expires < now]:
+            self._blob_bytes -= len(self._blobs.pop(key)[1])
+
+
+class RedisStore(Store):
+    """Keys: easel:job:<id> (JSON), easel:blob:<id>:<name> (bytes), both with the TTL; easel:prefs:<user>."""
+
+    def __init__(self, redis: Any, ttl_s: int, prefix: str = "easel") -> None:
+        self.redis = redis
+        self.ttl_s = ttl_s
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, ttl_s: int) -> RedisStore:
+        from redis.asyncio import Redis
+
+        return cls(Redis.from_url(url, **redis_retry()), ttl_s)
+
+    def _key(self, *parts: object) -> str:
+        return ":".join((self.prefix, *map(str, parts)))
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        raw = await self.redis.get(self._key("job", job_id))
+        return JobRecord.from_json(raw) if raw else None
+
+    async def save_job(self, record: JobRecord) -> None:
+        await self.redis.set(self._key("job", record.id), record.to_json(), ex=self.ttl_s)
+
+    async def put_blob(self, job_id: str, name: str, data: bytes) -> None:
+        await self.redis.set(self._key("blob", job_id, name), data, ex=self.ttl_s)
+
+    async def get_blob(self, job_id: str, name: str) -> bytes | None:
+        return await self.redis.get(self._key("blob", job_id, name))
+
+    async def get_prefs(self, user_id: int) -> Prefs:
+        return _prefs_from(await self.redis.get(self._key("prefs", user_id)))
+
+    async def save_prefs(self, user_id: int, prefs: Prefs) -> None:
+        await self.redis.set(self._key("prefs", user_id), json.dumps(asdict(prefs)))
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def redis_retry() -> dict[str, Any]:
+    """Connection options for every Redis client here: after a Redis restart, reconnect and retry a few
+    times (about 3 s in all) before a request fails."""
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return {
+        "retry": Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=5),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+        "health_check_interval": 30,
+    }
+
+
+def open_store(redis_url: str, ttl_s: int) -> Store:
+    return RedisStore.from_url(redis_url, ttl_s) if redis_url else MemoryStore(ttl_s)

@@ -1,0 +1,17 @@
+"""Routers, one per thing a user does, in the order they are tried (errors last)."""
+
+from aiogram import Router
+
+from . import errors, jobs, photos, prompt, results, settings, start
+
+
+def get_routers() -> list[Router]:
+    return [
+        start.router,  # /start, /help, example prompts
+        settings.router,  # /settings, /styles
+        jobs.router,  # /cancel, the Cancel button
+        photos.router,  # photos, albums, files; the choices under them
+        results.router,  # the buttons under results
+        prompt.router,  # text -> style screen -> submit (last: it takes any text)
+        errors.router,
+    ]

@@ -1,0 +1,1 @@
+"""Inline keyboards: callback data factories (callbacks.py) and one builder per screen."""

@@ -1,0 +1,103 @@
+"""Small parts of the bot: token redaction in logs, captions, status texts, photo choice, import boundaries."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+from aiogram.types import Document, PhotoSize
+
+from bot import files, screens
+from bot.logs import RedactTokens
+from bot.storage import JobRecord
+from engine.api import JobResult, JobState, JobStatus, Picture
+from engine.styles import load_styles
+from locales import Translator
+
+TOKEN = "123456789:AAFakeTokenForEaselTests_0123456789ab"
+REPO = Path(__file__).resolve().parents[2]
+texts = Translator("en")["en"]
+
+
+def test_the_token_is_redacted_from_messages_arguments_and_tracebacks():
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(self.format(record))
+
+    logger = logging.getLogger("test.redaction")
+    handler = Keep()
+    handler.addFilter(RedactTokens((TOKEN,)))
+    logger.addHandler(handler)
+    try:
+        logger.error("GET http://127.0.0.1/bot%s/getUpdates failed", TOKEN)
+        logger.error("other token 987654321:ZZZzzzZZZzzzZZZzzzZZZzzzZZZzzzZZZzz in text")
+        try:
+            raise RuntimeError(f"Cannot connect to http://api/bot{TOKEN}/sendMessage")
+        except RuntimeError:
+            logger.exception("request failed")
+    finally:
+        logger.removeHandler(handler)
+    joined = "\n".join(records)
+    assert TOKEN not in joined and "AAFakeToken" not in joined and "ZZZzzz" not in joined
+    assert joined.count("<token>") >= 3
+
+
+def _result(prompt: str, count: int = 4) -> JobResult:
+    pictures = tuple(Picture(b"", b"", 100 + n, 128, 128) for n in range(count))
+    return JobResult(pictures, prompt, prompt, "", "watercolor", "tiny", 2)
+
+
+def test_a_caption_escapes_the_prompt_and_fits_telegrams_limit():
+    record = JobRecord(id="x", owner=1, chat_id=1, mode="mix", weights=[0.3, 0.7])
+    caption = screens.caption(texts, record, _result("<script>alert(1)</script> " + "x" * 1000), load_styles())
+    assert "&lt;script&gt;" in caption and "<script>" not in caption
+    assert len(caption) <= 1024
+    assert "Mix 30/70" in caption and "Watercolor" in caption and "100, 101, 102, 103" in caption
+
+
+def test_status_texts_show_the_place_in_line_then_progress():
+    assert "#3" in screens.status_text(texts, JobStatus("j", "u", JobState.WAITING, position=3))
+    running = screens.status_text(texts, JobStatus("j", "u", JobState.RUNNING, step=15, total_steps=30))
+    assert "50%" in running and "▰▰▰▰▰▱▱▱▱▱" in running
+    failed = screens.status_text(texts, JobStatus("j", "u", JobState.FAILED, error="out_of_memory"))
+    assert "memory" in failed
+    assert "restarting" in screens.end_text(texts, JobStatus("j", "u", JobState.CANCELLED, error="shutting_down"))
+
+
+def test_the_largest_downloadable_photo_is_taken_and_big_files_are_refused_early():
+    sizes = [
+        PhotoSize(file_id="small", file_unique_id="s", width=90, height=60, file_size=2_000),
+        PhotoSize(file_id="big", file_unique_id="b", width=1280, height=853, file_size=300_000),
+        PhotoSize(file_id="huge", file_unique_id="h", width=9000, height=6000, file_size=25 * 1024 * 1024),
+    ]
+    assert files.best_photo(sizes) == "big"
+    assert files.best_photo(sizes[2:]) is None
+    doc = dict(file_id="d", file_unique_id="d")
+    assert files.document_verdict(Document(**doc, file_name="IMG_0001.HEIC", file_size=3_000_000)) == "ok"
+    assert files.document_verdict(Document(**doc, mime_type="image/webp")) == "ok"
+    assert files.document_verdict(Document(**doc, file_name="a.png", file_size=21 * 1024 * 1024)) == "too_large"
+    assert files.document_verdict(Document(**doc, file_name="notes.pdf", mime_type="application/pdf")) == "not_image"
+
+
+def test_handlers_and_keyboards_never_import_torch_or_diffusers():
+    code = (
+        "import sys, handlers, keyboards.results, keyboards.settings, bot.workshop, bot.delivery, bot.screens;"
+        "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_allow_lists_admit_listed_users_and_chats_only():
+    from bot.config import Settings
+    from bot.middlewares import Access
+
+    open_bot = Access(Settings(bot_token="1:x"))
+    assert open_bot.allowed(5, 5) and open_bot.allowed(None, None)
+    corporate = Access(Settings(bot_token="1:x", allowed_user_ids="1, 2", admin_user_ids="9", allowed_chat_ids="-100"))
+    assert corporate.allowed(1, 1) and corporate.allowed(9, 9) and corporate.allowed(7, -100)
+    assert not corporate.allowed(7, 7) and not corporate.allowed(None, None)
