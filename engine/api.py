@@ -47,6 +47,7 @@ class ImageRequest:
     variation: Literal["subtle", "strong"] = "subtle"  # VARY
     strength: float | None = None  # VARY/PHOTO_PROMPT denoise override, 0..1
     structure: float = 1.0  # REMIX: how strictly the outlines are kept, 0..2
+    zoom: float = 1.0  # ZOOM: 1 = extend to the new aspect only; 1.5 / 2 = zoom out further (Midjourney), up to 4
 
 
 @dataclass(frozen=True)

@@ -254,6 +254,23 @@ def _load_structure(t2i: Any, settings: EngineSettings, dtype: torch.dtype, devi
     return cls.from_pipe(t2i, adapter=adapter, dtype=dtype)
 
 
+@dataclass
+class LanguageModels:
+    """Only the prompt models (what engine.prompts reads from Models), for `python -m engine beautify`."""
+
+    llm: Any = None
+    translator: Any = None
+
+
+def load_language_models(settings: EngineSettings) -> LanguageModels:
+    quiet_libraries()
+    device = pick_device(settings.device)
+    return LanguageModels(
+        llm=_load_causal_lm(settings.llm, device) if settings.llm else None,
+        translator=_load_translator(settings.translator, device) if settings.translator else None,
+    )
+
+
 def _load_causal_lm(name: str, device: torch.device) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

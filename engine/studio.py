@@ -93,6 +93,9 @@ class Studio:
 
     # ---- submit time --------------------------------------------------------------------------------
     def prepare(self, request: ImageRequest) -> Plan:
+        from .modes import check_sources, complete_request
+
+        request = complete_request(request, self.styles)  # a picture of ours fills in its prompt, style, seed
         if request.mode not in self.available_modes():
             raise ModeUnavailable(f"{request.mode} is not configured on this server")
         style_id = request.style or self.settings.default_style
@@ -104,8 +107,6 @@ class Studio:
         if not 1 <= request.count <= MAX_COUNT:
             raise BadRequest(f"count must be 1..{MAX_COUNT}")
         sources = [decode_image(data) for data in request.images]
-        from .modes import check_sources
-
         check_sources(request, sources)
         profile = request.profile or self.settings.default_profile
         if profile == "fast":
@@ -128,18 +129,25 @@ class Studio:
         if request.aspect:
             if request.aspect not in ASPECTS:
                 raise BadRequest(f"aspect must be one of {', '.join(ASPECTS)}")
-            if not sources or request.mode in (Mode.GENERATE, Mode.RESTYLE, Mode.ZOOM):
+            if not sources or request.mode in (Mode.GENERATE, Mode.RESTYLE, Mode.MIX, Mode.ZOOM):
                 return size_for(request.aspect, native, multiple)
         if sources:
             return fit_size(*sources[0].size, native, multiple)
         return size_for("1:1", native, multiple)
 
     def batch_key(self, plan: Plan) -> tuple | None:
-        """Jobs with equal keys can share one pipeline call; None = always alone."""
-        if plan.mode not in (Mode.GENERATE, Mode.RESTYLE):
+        """Jobs with equal keys can share one pipeline call (a list of prompts and one CPU generator per
+        picture: each picture equals its unbatched self); None = always alone.
+
+        Equal key = everything that is one value per call: mode, size, steps, guidance, the LoRA adapters
+        and their strengths, the profile (its scheduler/adapter). A mode's runner must take several plans
+        for its mode to be listed here; modes with source pictures run alone.
+        """
+        if plan.mode not in (Mode.GENERATE, Mode.RESTYLE) or plan.sources:
             return None
         loras = tuple((lora.adapter_name, lora.strength) for lora in plan.style.loras)
-        return (plan.mode, plan.width, plan.height, plan.steps, plan.guidance, loras)
+        profile = plan.request.profile or self.settings.default_profile
+        return (plan.mode, plan.width, plan.height, plan.steps, plan.guidance, loras, profile)
 
     # ---- worker thread ------------------------------------------------------------------------------
     def run(self, plans: list[Plan], hooks: Hooks) -> list[JobResult]:
