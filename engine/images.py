@@ -29,7 +29,8 @@ PREVIEW_QUALITY = 90
 Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
 
 # The exceptions Pillow's own fuzzers treat as "expected" for hostile input.
-# EOFError, IndexError, KeyError and struct.error also escape some decoders on truncated files.
+# EOFError, IndexError, KeyError and struct.error also escape some decoders on truncated files; Pillow's AVIF
+# plugin reports a truncated file as RuntimeError ("Failed to decode frame 0: Decoding of color planes failed").
 _DECODE_ERRORS = (
     OSError,
     SyntaxError,
@@ -42,6 +43,7 @@ _DECODE_ERRORS = (
     IndexError,
     KeyError,
     struct.error,
+    RuntimeError,
 )
 
 
@@ -154,9 +156,7 @@ def encode_preview(image: Image.Image, long_side: int = PREVIEW_LONG_SIDE) -> by
 DOCUMENT_LIMIT = 50 * 1024 * 1024  # Telegram's sendDocument limit
 
 
-def encode_document(
-    image: Image.Image, params: Parameters | None, limit: int = DOCUMENT_LIMIT
-) -> tuple[bytes, str]:
+def encode_document(image: Image.Image, params: Parameters | None, limit: int = DOCUMENT_LIMIT) -> tuple[bytes, str]:
     """PNG when it fits the limit (a 4K PNG of a detailed picture may not), else a high-quality JPEG."""
     png = encode_png(image, params)
     if len(png) <= limit:

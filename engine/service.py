@@ -36,6 +36,7 @@ from .studio import Hooks, OutOfMemory, Plan, Studio
 
 log = logging.getLogger(__name__)
 FINISHED_KEEP_S = 600  # finished jobs stay queryable this long
+ACTIVE_USER_S = 30.0  # a user who submitted this recently may send more: worth a gather window
 
 
 @dataclass(eq=False)
@@ -50,6 +51,7 @@ class Job:
     stop_reason: ErrorCode | None = None
     done: asyncio.Future | None = None
     listeners: list[asyncio.Queue] = field(default_factory=list)
+    peers: list[Job] = field(default_factory=list)  # every job of the pipeline call this one runs in
 
     @property
     def size(self) -> int:
@@ -71,6 +73,9 @@ class Engine:
         self._tasks: list[asyncio.Task] = []
         self.counters = {"done": 0, "failed": 0, "cancelled": 0, "refused": 0}
         self.per_user_done: dict[str, int] = {}
+        # Pipeline calls the worker made, and the jobs/pictures they served (batching at work).
+        self.batching = {"calls": 0, "jobs": 0, "pictures": 0, "largest": 0}
+        self._last_submit: dict[str, float] = {}  # user -> when they last submitted (gather window)
 
     # ---- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -82,10 +87,14 @@ class Engine:
         ]
 
     def _warmup(self) -> None:
-        """One small call so that the first user pays no lazy initialisation (or compilation)."""
-        plan = self.studio.prepare(ImageRequest(prompt="warm-up", count=1, seed=0, profile="fast"))
-        plan.steps = min(plan.steps, 2)
-        self.studio.run([plan], Hooks())
+        """Small calls so that the first user pays no lazy initialisation (or compilation: with
+        ENGINE_COMPILE the warm-up covers the common picture shapes, see engine/perf.py)."""
+        from .perf import warmup_requests
+
+        for request in warmup_requests(self.settings):
+            plan = self.studio.prepare(request)
+            plan.steps = min(plan.steps, 2)
+            self.studio.run([plan], Hooks())
 
     async def close(self, drain_s: float = 60.0) -> None:
         """Stop taking jobs; cancel waiting ones; let the running one finish within drain_s, then interrupt it."""
@@ -130,6 +139,7 @@ class Engine:
         job.done = asyncio.get_running_loop().create_future()
         job.status = JobStatus(job.id, user, JobState.WAITING, total_steps=plan.steps)
         self._jobs[job.id] = job
+        self._last_submit[user] = time.monotonic()
         self._queue.push(job)
         self._publish_positions()
         self._wakeup.set()
@@ -145,6 +155,9 @@ class Engine:
             return True
         job.stop_reason = ErrorCode.CANCELLED
         job.stop.set()  # checked between denoising steps
+        if any(not peer.stop.is_set() for peer in job.peers):
+            # Batched with others who still want their pictures: the call goes on, this user is told now.
+            self._finish(job, JobState.CANCELLED, error=ErrorCode.CANCELLED)
         return True
 
     def status(self, job_id: str) -> JobStatus | None:
@@ -179,6 +192,7 @@ class Engine:
             "running": len(self._running),
             **self.counters,
             "per_user_done": dict(self.per_user_done),
+            "batching": dict(self.batching),
         }
 
     # ---- the worker ---------------------------------------------------------------------------------
@@ -197,13 +211,13 @@ class Engine:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            if idle and self.settings.batch_max > 1 and self.settings.batch_window_ms:
+            if idle and self._worth_waiting():
                 # Jobs that arrive together (several users at once) get a moment to join one batch.
                 await asyncio.sleep(self.settings.batch_window_ms / 1000)
             idle = False
             batch = self._queue.pop(
                 self._eligible,
-                key=lambda job: self.studio.batch_key(job.plan),
+                key=self._batch_key if self.settings.batch_max > 1 else None,
                 limit=self.settings.batch_max,
                 size=lambda job: job.size,
             )
@@ -212,11 +226,49 @@ class Engine:
                 await self._wakeup.wait()
                 continue
             for job in batch:
+                job.peers = batch
                 self._running[job.id] = job
                 self._set(job, state=JobState.RUNNING, position=0)
                 loop.call_later(self.settings.run_timeout_s, self._timeout, job)
+            self._count_batch(batch)
             self._publish_positions()
             await self._run(batch, loop)
+
+    def _batch_key(self, job: Job):
+        return self.studio.batch_key(job.plan)
+
+    def _worth_waiting(self) -> bool:
+        """Whether an idle worker should hold the next job for the gather window before starting it.
+
+        Only when someone could join: the head job can share a call, the batch is not full yet, and another
+        user submitted lately. A lone user never pays the window (a job alone starts at once); under load
+        the worker is busy and batches form from the line without any waiting.
+        """
+        s = self.settings
+        if s.batch_max <= 1 or not s.batch_window_ms:
+            return False
+        heads: dict[str, Job] = {}  # the oldest job of each user who may run now, in turn order
+        for job in self._queue.order(self._eligible):
+            if self._eligible(job.user):
+                heads.setdefault(job.user, job)
+        head = next(iter(heads.values()), None)
+        key = self._batch_key(head) if head is not None else None
+        if key is None:
+            return False
+        if sum(job.size for job in heads.values() if self._batch_key(job) == key) >= s.batch_max:
+            return False
+        recent = time.monotonic() - ACTIVE_USER_S
+        return any(user != head.user and at >= recent for user, at in self._last_submit.items())
+
+    def _count_batch(self, batch: list[Job]) -> None:
+        stats = self.batching
+        stats["calls"] += 1
+        stats["jobs"] += len(batch)
+        stats["pictures"] += sum(job.size for job in batch)
+        stats["largest"] = max(stats["largest"], len(batch))
+        horizon = time.monotonic() - ACTIVE_USER_S
+        for user in [user for user, at in self._last_submit.items() if at < horizon]:
+            del self._last_submit[user]
 
     async def _run(self, batch: list[Job], loop: asyncio.AbstractEventLoop) -> None:
         try:
@@ -314,6 +366,15 @@ class Engine:
         self.counters[key] += 1
         if state == JobState.DONE:
             self.per_user_done[job.user] = self.per_user_done.get(job.user, 0) + 1
+            # One line per job: operators see the load; the benchmark subtracts "in engine" from the bot's time.
+            log.info(
+                "job %s done: %d picture(s), %.3f s in engine, %.3f s in the pipeline call of %d job(s)",
+                job.id,
+                len(result.pictures) if result else 0,
+                time.monotonic() - job.created,
+                result.seconds if result else 0.0,
+                len(job.peers),
+            )
         if job.done is not None and not job.done.done():
             if state == JobState.DONE:
                 job.done.set_result(result)

@@ -25,7 +25,8 @@ class EngineSettings(BaseSettings):
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     # Folder the tiny kit is built into on first use (ENGINE_MODEL=tiny).
     cache_dir: Path = DEFAULT_CACHE
-    # SDXL's VAE overflows in fp16 (black/NaN images): a fixed VAE by hub id or folder, or empty = keep VAE fp32.
+    # SDXL's VAE overflows in fp16 (black/NaN images): a fixed VAE by hub id or folder; empty = the model's own
+    # VAE, which the SDXL pipelines upcast to fp32 for each encode/decode in fp16 (its config has force_upcast).
     vae: str = ""
 
     # Profiles: "quality" uses the model's own scheduler; "fast" a few-step LoRA (LCM/Lightning) when given.
@@ -63,14 +64,19 @@ class EngineSettings(BaseSettings):
     max_queue: int = Field(20, ge=1)  # global cap on waiting jobs
     wait_timeout_s: float = Field(600.0, gt=0)
     run_timeout_s: float = Field(180.0, gt=0)
-    # Micro-batching of compatible jobs from different users.
-    batch_max: int = Field(4, ge=1)
+    # Micro-batching of compatible jobs from different users (same mode, size, steps, guidance, LoRAs, profile).
+    batch_max: int = Field(8, ge=1)  # pictures in one pipeline call: two default 4-picture jobs share one
+    # An idle worker holds a job this long for others to join, only while other users are active.
     batch_window_ms: int = Field(30, ge=0)
 
-    # GPU fast paths (each opt-in or automatic where safe).
-    sdpa: bool = True
+    # GPU fast paths, each switchable; engine/perf.py says what each does and when it is skipped.
+    sdpa: bool = True  # fused scaled-dot-product attention (False = the classic processor, for comparison)
+    tf32: bool = True  # CUDA: TF32 tensor cores for whatever still runs in fp32
     channels_last: bool = False
-    compile: bool = False
-    fuse_qkv: bool = False
-    vae_tiling: bool = True
-    warmup: bool = True
+    compile: bool = False  # torch.compile the shared UNet and the VAE decoder; the warm-up compiles
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = (
+        "max-autotune-no-cudagraphs"
+    )
+    fuse_qkv: bool = False  # skipped when LoRA styles or an IP-Adapter are loaded
+    vae_tiling: bool = True  # only pictures larger than the VAE's native size are decoded in tiles
+    warmup: bool = True  # small calls at start so that the first user pays no initialisation/compilation
