@@ -7,9 +7,8 @@ import os
 import subprocess
 import sys
 
-from PIL import Image
-
 from conftest import REPO
+from PIL import Image
 
 
 def run_cli(engine_cache, *args: str) -> subprocess.CompletedProcess:

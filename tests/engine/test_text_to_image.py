@@ -126,7 +126,7 @@ def test_a_style_lora_is_switched_on_for_its_style_only(engine_cache, tmp_path, 
 def test_an_unknown_lora_file_is_a_startup_error_naming_it(engine_cache, tmp_path):
     styles = tmp_path / "broken.yaml"
     styles.write_text("styles:\n  - id: b\n    prompt: '{prompt}'\n    loras: [{file: missing_lora.safetensors}]\n")
-    with pytest.raises(ValueError, match="missing_lora.safetensors"):
+    with pytest.raises(ValueError, match=r"missing_lora\.safetensors"):
         Studio(EngineSettings(model="tiny", cache_dir=engine_cache, warmup=False, styles_file=styles))
 
 
