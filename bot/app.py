@@ -2,11 +2,13 @@
 long polling by default, a webhook (aiohttp, secret token verified) when WEBHOOK_URL is set.
 
 Shutdown is ours, not aiogram's: aiogram neither waits for handlers in flight nor keeps FSM storage open
-for them (BOT.md). On SIGTERM/SIGINT: stop taking updates (unread ones stay with Telegram for the next
-start), let handlers in flight finish (≤ HANDLERS_GRACE_S; a new request among them hears "restarting,
-try in a minute"), let the engine finish the running job (≤ SHUTDOWN_DRAIN_S, then interrupt it; waiting
-jobs end with the same "restarting" message), finish deliveries (≤ DELIVERY_GRACE_S), close, exit 0.
-The whole takes at most SHUTDOWN_DRAIN_S + SHUTDOWN_MARGIN_S; a watchdog exits 1 past that bound.
+for them (BOT.md). On SIGTERM/SIGINT: new prompts, photos and requests hear "restarting, try in a minute" at
+once, while updates keep coming in (a running job can still be cancelled; commands and buttons answer); the engine
+finishes the running job (≤ SHUTDOWN_DRAIN_S, then interrupts it; waiting jobs end with the same "restarting"
+message) and its delivery (≤ DELIVERY_GRACE_S); then intake stops, handlers in flight finish
+(≤ HANDLERS_GRACE_S), Telegram is told which updates were handled, everything closes, exit 0.
+The whole takes at most SHUTDOWN_DRAIN_S + SHUTDOWN_MARGIN_S (60 + 80 s by default); a watchdog exits 1 past
+that bound. Typically it takes the running job's remaining time plus a second or two.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from engine.service import Engine
 from handlers import get_routers
 from locales import Translator
 
+from .access import AccessPolicy
 from .commands import set_commands
 from .config import Settings
+from .limits import DailyQuota, FloodControl, Metered
 from .logs import setup_logging
-from .middlewares import Access, InFlight, Locale
+from .middlewares import Access, Flood, InFlight, Locale, Restarting
 from .storage import open_store, redis_retry
 from .telegram import retrying
 from .workshop import Workshop
@@ -71,8 +75,16 @@ class App:
         )
         self.store = open_store(settings.redis_url, settings.job_ttl_s)
         self.engine = engine or Engine(settings.engine)
+        self.access = AccessPolicy(settings, self.store)
+        self.quota = DailyQuota(self.store, settings.daily_quota, exempt=settings.admin_user_ids)
+        self.flood = FloodControl(settings.flood_rate_per_min, settings.flood_burst)
+        # The workshop submits through the daily quota; /stats asks the engine itself.
         self.workshop = Workshop(
-            self.bot, self.engine, self.store, self.engine.studio.styles, settings.engine.default_style
+            self.bot,
+            Metered(self.engine, self.quota),
+            self.store,
+            self.engine.studio.styles,
+            settings.engine.default_style,
         )
         self.in_flight = InFlight()
         storage, isolation = fsm_storage(settings)
@@ -84,15 +96,24 @@ class App:
             translator=self.translator,
             settings=settings,
             workshop=self.workshop,
+            access=self.access,
+            quota=self.quota,
+            started_at=time.monotonic(),
         )
         # aiogram closes the FSM storage in its own shutdown hook, before handlers in flight are done;
         # we close it ourselves at the very end instead.
         self.dp.shutdown.handlers[:] = [h for h in self.dp.shutdown.handlers if h.callback != self.dp.fsm.close]
         self.dp.update.outer_middleware(self.in_flight)
         self.dp.update.outer_middleware(Locale(self.store, self.translator))
-        self.dp.update.outer_middleware(Access(settings))
+        self.dp.update.outer_middleware(Access(self.access, self.flood))
+        # Inner middlewares: only what a handler takes counts (not a group's chatter).
+        flood = Flood(self.flood, exempt=settings.admin_user_ids)
+        self.dp.message.middleware(flood)
+        self.dp.callback_query.middleware(flood)
+        self.dp.message.middleware(Restarting(lambda: self.workshop.closing))
         self.dp.include_routers(*get_routers())
         self.stopping = asyncio.Event()
+        self.stop_started = 0.0
 
     # ---- running ------------------------------------------------------------------------------------
     async def run(self) -> int:
@@ -100,6 +121,7 @@ class App:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
         await self.engine.start()
+        await self.access.load()
         try:
             await set_commands(self.bot, self.translator)
         except TelegramAPIError as error:
@@ -115,6 +137,7 @@ class App:
             log.warning("%s again: still shutting down", sig.name)
             return
         log.info("%s: shutting down", sig.name)
+        self.stop_started = time.monotonic()
         self.stopping.set()
         bound = self.settings.shutdown_drain_s + SHUTDOWN_MARGIN_S
         threading.Thread(target=_watchdog, args=(bound,), daemon=True, name="shutdown-watchdog").start()
@@ -135,6 +158,8 @@ class App:
         if polling.done():  # polling ended by itself: an error worth raising
             polling.result()
         await self._shutdown(self.dp.stop_polling)
+        await self._confirm_handled_updates()
+        await self._close()
 
     async def _run_webhook(self) -> None:
         from aiogram.webhook.aiohttp_server import SimpleRequestHandler
@@ -154,23 +179,35 @@ class App:
         )
         log.info("webhook listening on %s:%s%s", self.settings.webhook_host, self.settings.webhook_port, path)
         await self.stopping.wait()
-        # Telegram retries updates it cannot deliver, so closing the socket first loses nothing.
+        # Telegram retries updates it cannot deliver, so closing the socket loses nothing.
         await self._shutdown(site.stop)
         await runner.cleanup()
+        await self._close()
 
     async def _shutdown(self, stop_intake) -> None:
-        started = time.monotonic()
-        self.workshop.closing = True
-        await stop_intake()
-        if not await self.in_flight.wait_idle(HANDLERS_GRACE_S):
-            log.warning("%d update(s) still in handlers after %.0f s", self.in_flight.count, HANDLERS_GRACE_S)
+        self.workshop.closing = True  # new requests: "restarting, try in a minute"; updates still come in
         await self.engine.close(self.settings.shutdown_drain_s)
         if not await self.workshop.delivery.drain(DELIVERY_GRACE_S):
             log.warning("some deliveries did not finish within %.0f s", DELIVERY_GRACE_S)
+        await stop_intake()
+        if not await self.in_flight.wait_idle(HANDLERS_GRACE_S):
+            log.warning("%d update(s) still in handlers after %.0f s", self.in_flight.count, HANDLERS_GRACE_S)
+        log.info("drained in %.1f s", time.monotonic() - self.stop_started)
+
+    async def _confirm_handled_updates(self) -> None:
+        """aiogram confirms a batch of updates only with the next getUpdates; without this the last batch,
+        handled already, would come again after the restart. Updates not handled yet stay with Telegram."""
+        if self.in_flight.last_update_id:
+            try:
+                await self.bot.get_updates(offset=self.in_flight.last_update_id + 1, limit=1, timeout=0)
+            except TelegramAPIError as error:
+                log.warning("could not confirm the last updates: %s", error)
+
+    async def _close(self) -> None:
         await self.dp.fsm.close()
         await self.store.close()
         await self.bot.session.close()
-        log.info("stopped cleanly in %.1f s", time.monotonic() - started)
+        log.info("stopped cleanly in %.1f s", time.monotonic() - self.stop_started)
 
 
 def _watchdog(bound: float) -> None:
@@ -182,9 +219,12 @@ def _watchdog(bound: float) -> None:
 
 async def amain() -> int:
     settings = Settings()
-    setup_logging(
-        settings.log_level, (settings.bot_token.get_secret_value(), settings.webhook_secret.get_secret_value())
+    secrets = (
+        settings.bot_token.get_secret_value(),
+        settings.webhook_secret.get_secret_value(),
+        urlparse(settings.redis_url).password or "",
     )
+    setup_logging(settings.log_level, secrets)
     app = App(settings)
     return await app.run()
 

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
 
     job_ttl_s: int = Field(7 * 24 * 3600, ge=60)  # how long buttons under a result keep working
     flood_rate_per_min: int = Field(30, ge=1)  # messages + button presses per user per minute
+    flood_burst: int = Field(20, ge=1)  # ... of which this many at once (quick taps through /settings)
     daily_quota: int = Field(0, ge=0)  # pictures-requests per user per day; 0 = unlimited
     shutdown_drain_s: float = Field(60.0, ge=0)  # SIGTERM: how long the running job may finish
     log_level: str = "INFO"

@@ -1,4 +1,6 @@
-"""Users' pictures from Telegram: which file to take, which to refuse before downloading, and the download."""
+"""Users' pictures from Telegram: which file to take, which to refuse before downloading, the download, and
+the check on arrival (decoded within the engine's pixel bounds, stored clean: EXIF rotation applied, EXIF dropped).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +11,20 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import Document, PhotoSize
 
+from engine.images import decode_image, read_parameters  # PIL only: no torch in the bot's handlers
+
 from .telegram import retrying
 
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files
-IMAGE_TYPES = {"image/png", "image/jpeg", "image/jpg", "image/webp", "image/heic", "image/heif"}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".heic", ".heif")
+# Worth a download: anything that says it is a picture, or does not say what it is (the bytes decide).
+IMAGE_SUFFIXES = (
+    ".png", ".jpg", ".jpeg", ".jfif", ".webp", ".heic", ".heif", ".avif", ".gif", ".bmp", ".tif", ".tiff",
+)  # fmt: skip
+UNTYPED = {"", "application/octet-stream"}
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv", ".3gp")
+# A clean copy of a big photo is kept as JPEG (PNG of 40 MP is slow and huge); small ones stay lossless.
+LOSSLESS_PIXELS = 4_000_000
+JPEG_QUALITY = 95
 
 
 class TooLarge(Exception):
@@ -33,14 +44,31 @@ def best_photo(sizes: Sequence[PhotoSize]) -> str | None:
 
 
 def document_verdict(document: Document) -> str:
-    """ok | too_large | not_image — decided from the metadata, before any download."""
+    """ok | too_large | video | not_image — decided from the metadata, before any download."""
     if (document.file_size or 0) > DOWNLOAD_LIMIT:
         return "too_large"
     mime = (document.mime_type or "").lower()
     name = (document.file_name or "").lower()
-    if mime in IMAGE_TYPES or name.endswith(IMAGE_SUFFIXES):
+    if mime.startswith("image/") or name.endswith(IMAGE_SUFFIXES):
         return "ok"
-    return "not_image"
+    if mime.startswith("video/") or name.endswith(VIDEO_SUFFIXES):
+        return "video"
+    return "ok" if mime in UNTYPED else "not_image"
+
+
+def clean_picture(data: bytes) -> bytes:
+    """The user's file as the picture to keep: decoded with the engine's bounds (raises engine BadImage), then
+    re-encoded without metadata, so that EXIF (GPS!) is never stored nor sent on. A picture of ours is kept as
+    it is: its embedded generation parameters are what a follow-up request reads back (and it has no EXIF)."""
+    image = decode_image(data)
+    if read_parameters(data) is not None:
+        return data
+    out = io.BytesIO()
+    if image.width * image.height <= LOSSLESS_PIXELS:
+        image.save(out, format="PNG", compress_level=1)
+    else:
+        image.save(out, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    return out.getvalue()
 
 
 async def download(bot: Bot, file_id: str) -> bytes:

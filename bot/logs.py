@@ -1,6 +1,8 @@
 """Logging setup with a filter that keeps the bot token out of every log line.
 
-The token is part of every Bot API URL, and aiohttp/aiogram log URLs (request errors, retries).
+The token is part of every Bot API URL, and aiohttp/aiogram log URLs (request errors, retries). Whatever
+else would reach stderr past logging goes through it too: uncaught exceptions (main thread, threads, the
+asyncio loop) and warnings.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 
 # Any Bot API token (<bot id>:<35 characters>), also inside URLs (/bot<token>/method).
 TOKEN_PATTERN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
@@ -17,7 +20,8 @@ REDACTED = "<token>"
 class RedactTokens(logging.Filter):
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         super().__init__()
-        self.secrets = tuple(secret for secret in secrets if secret)
+        # A very short secret (a weak Redis password) would blank out common words everywhere: not redacted.
+        self.secrets = tuple(secret for secret in secrets if len(secret) >= 6)
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -25,7 +29,11 @@ class RedactTokens(logging.Filter):
         return TOKEN_PATTERN.sub(REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: the handler reports it, with the raw msg and args
+            message = f"{record.msg} {record.args}"
+            record.msg, record.args = message, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         clean = self.redact(message)
@@ -33,6 +41,8 @@ class RedactTokens(logging.Filter):
             record.msg, record.args = clean, None
         if record.exc_text:
             record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
 
 
@@ -43,5 +53,17 @@ def setup_logging(level: str, secrets: tuple[str, ...] = ()) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiogram.event", "httpx", "urllib3"):
+    for noisy in ("aiogram.event", "httpx", "urllib3", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+    crashes = logging.getLogger("crash")
+    sys.excepthook = lambda kind, error, tb: crashes.critical("uncaught exception", exc_info=(kind, error, tb))
+
+    def thread_crash(hook: threading.ExceptHookArgs) -> None:
+        if hook.exc_type is not SystemExit:
+            name = hook.thread.name if hook.thread else "?"
+            crashes.error(
+                "uncaught exception in thread %s", name, exc_info=(hook.exc_type, hook.exc_value, hook.exc_traceback)
+            )
+
+    threading.excepthook = thread_crash

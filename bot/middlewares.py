@@ -1,18 +1,23 @@
-"""Outer middlewares on every update: in-flight counting (for shutdown), access, locale and preferences."""
+"""Middlewares. Outer, on every update: in-flight counting (for shutdown), locale and preferences, access.
+Inner, on messages and button presses that found a handler: flood control."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 
 from locales import Translator
 
-from .config import Settings
+from .access import AccessPolicy
+from .filters import addressed_text
+from .limits import MAX_TRACKED_USERS, FloodControl, Verdict
 from .storage import Prefs, Store
 from .telegram import answer
 
@@ -21,14 +26,18 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class InFlight(BaseMiddleware):
-    """Counts updates being handled, so a shutdown can wait for them (aiogram does not)."""
+    """Counts updates being handled, so a shutdown can wait for them (aiogram does not), and remembers the
+    latest update id, so a shutdown can tell Telegram which updates were handled."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.last_update_id = 0
         self._idle = asyncio.Event()
         self._idle.set()
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if isinstance(event, Update):
+            self.last_update_id = max(self.last_update_id, event.update_id)
         self.count += 1
         self._idle.clear()
         try:
@@ -49,7 +58,8 @@ class InFlight(BaseMiddleware):
 class Locale(BaseMiddleware):
     """Puts `prefs` (the user's preferences) and `texts` (their language) into every handler's data.
 
-    The language: the user's choice, else Telegram's language_code, else DEFAULT_LOCALE.
+    The language: the user's choice, else Telegram's language_code, else DEFAULT_LOCALE. While storage does
+    not answer (a Redis restart), the defaults: the update is still handled, and may end in a message.
     """
 
     def __init__(self, store: Store, translator: Translator) -> None:
@@ -58,7 +68,12 @@ class Locale(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user = data.get("event_from_user")
-        prefs = await self.store.get_prefs(user.id) if user is not None else Prefs()
+        prefs = Prefs()
+        if user is not None:
+            try:
+                prefs = await self.store.get_prefs(user.id)
+            except Exception as error:
+                log.warning("preferences of %s not read: %s", user.id, error)
         locale = self.translator.resolve(prefs.locale, user.language_code if user is not None else None)
         data["prefs"] = prefs
         data["texts"] = self.translator[locale]
@@ -66,25 +81,78 @@ class Locale(BaseMiddleware):
 
 
 class Access(BaseMiddleware):
-    """A corporate bot: with allow-lists set, strangers get a polite refusal (callbacks included)."""
+    """Every update, callbacks included, passes the access policy first; a stranger gets a polite refusal
+    (in a group only when they address the bot) and never reaches a handler, so never the GPU. Refusals are
+    flood-controlled too: a stranger's burst gets a few answers, not one per message."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.users = settings.allowed_user_ids | settings.admin_user_ids
-        self.chats = settings.allowed_chat_ids
-
-    def allowed(self, user_id: int | None, chat_id: int | None) -> bool:
-        if not self.users and not self.chats:
-            return True
-        return (user_id is not None and user_id in self.users) or (chat_id is not None and chat_id in self.chats)
+    def __init__(self, policy: AccessPolicy, flood: FloodControl) -> None:
+        self.policy = policy
+        self.flood = flood
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        await self.policy.ensure_loaded()
         user, chat = data.get("event_from_user"), data.get("event_chat")
-        if self.allowed(user.id if user else None, chat.id if chat else None):
+        user_id, chat_id = (user.id if user else None), (chat.id if chat else None)
+        if self.policy.allowed(user_id, chat_id):
             return await handler(event, data)
-        log.info("refused user %s in chat %s", user.id if user else None, chat.id if chat else None)
+        log.info("refused user %s in chat %s", user_id, chat_id)
+        if not isinstance(event, Update) or user_id is None:
+            return None
+        quiet = self.flood.take(user_id) == Verdict.DROP
         texts = data["texts"]
-        if isinstance(event, Update) and event.message is not None and event.message.chat.type == "private":
-            await event.message.answer(texts("access-denied"))
-        elif isinstance(event, Update) and event.callback_query is not None:
-            await answer(event.callback_query, texts.plain("access-denied"), alert=True)
+        if event.callback_query is not None:
+            await answer(event.callback_query, None if quiet else texts.plain("access-denied"), alert=not quiet)
+        elif event.message is not None and not quiet and await addressed_text(event.message, data["bot"]) is not None:
+            with contextlib.suppress(TelegramAPIError):
+                await event.message.answer(texts("access-denied"))
+        return None
+
+
+class Flood(BaseMiddleware):
+    """Flood control for messages and button presses that reach a handler (so a group's chatter that is not
+    for the bot costs nothing). Over the rate: one short warning (an alert for a button), then silence for the
+    rest of that burst. The photos of one album count as one message; administrators are not limited."""
+
+    def __init__(self, flood: FloodControl, exempt: frozenset[int] = frozenset()) -> None:
+        self.flood = flood
+        self.exempt = exempt  # administrators
+        self._albums: dict[int, str] = {}  # user -> the album whose first photo was counted
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user = data.get("event_from_user")
+        if user is None or user.id in self.exempt:
+            return await handler(event, data)
+        if isinstance(event, Message) and event.media_group_id:
+            if self._albums.get(user.id) == event.media_group_id:
+                return await handler(event, data)
+            if len(self._albums) >= MAX_TRACKED_USERS:
+                self._albums.clear()
+            self._albums[user.id] = event.media_group_id
+        verdict = self.flood.take(user.id)
+        if verdict == Verdict.PASS:
+            return await handler(event, data)
+        log.info("flood control: %s from user %s", verdict, user.id)
+        texts = data["texts"]
+        if isinstance(event, CallbackQuery):
+            warn = verdict == Verdict.WARN
+            await answer(event, texts.plain("flood-wait") if warn else None, alert=warn)
+        elif isinstance(event, Message) and verdict == Verdict.WARN:
+            with contextlib.suppress(TelegramAPIError):
+                await event.reply(texts("flood-wait"))
+        return None
+
+
+class Restarting(BaseMiddleware):
+    """After SIGTERM updates still come in while the running job finishes: commands (/cancel, /help, /settings)
+    and buttons work as usual, and a new prompt or photo hears "restarting, try in a minute" at once (a button
+    that would start a request hears it from the workshop)."""
+
+    def __init__(self, closing: Callable[[], bool]) -> None:
+        self.closing = closing
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not self.closing() or not isinstance(event, Message) or (event.text or "").startswith("/"):
+            return await handler(event, data)
+        with contextlib.suppress(TelegramAPIError):
+            await event.reply(data["texts"]("restarting"))
         return None

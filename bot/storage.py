@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 # The memory store keeps at most this many bytes of pictures; the oldest jobs' pictures go first (their
 # buttons then say "expired"). Redis is the place for a week of pictures.
 MEMORY_BLOB_BUDGET = 1024 * 1024 * 1024
+QUOTA_KEEP_S = 2 * 24 * 3600  # a day's request counters outlive the day (time zones of readers, /stats)
 
 
 @dataclass
@@ -116,6 +117,26 @@ class Store:
     async def save_prefs(self, user_id: int, prefs: Prefs) -> None:
         raise NotImplementedError
 
+    # Access lists as administrators changed them at run time (/allow, /deny): ids of users (positive) and
+    # chats (negative for groups); the configured lists are the base they change.
+    async def get_access(self) -> tuple[set[int], set[int]]:
+        """(allowed, denied) ids."""
+        raise NotImplementedError
+
+    async def set_access(self, chat_or_user: int, allowed: bool) -> None:
+        raise NotImplementedError
+
+    # The daily quota: picture requests a user submitted on a UTC day ("20250131").
+    async def count_request(self, user_id: int, day: str) -> int:
+        """Count one more request; returns the day's count including it."""
+        raise NotImplementedError
+
+    async def uncount_request(self, user_id: int, day: str) -> None:
+        raise NotImplementedError
+
+    async def requests_on(self, user_id: int, day: str) -> int:
+        raise NotImplementedError
+
     async def close(self) -> None:
         return None
 
@@ -129,6 +150,10 @@ class MemoryStore(Store):
         self._blob_bytes = 0
         self._prefs: dict[int, str] = {}
         self._saves = 0
+        self._allowed: set[int] = set()
+        self._denied: set[int] = set()
+        self._requests: dict[tuple[str, int], int] = {}
+        self._today = ""
 
     def _expired(self, expires: float) -> bool:
         return expires < time.monotonic()
@@ -167,6 +192,29 @@ class MemoryStore(Store):
     async def save_prefs(self, user_id: int, prefs: Prefs) -> None:
         self._prefs[user_id] = json.dumps(asdict(prefs))
 
+    async def get_access(self) -> tuple[set[int], set[int]]:
+        return set(self._allowed), set(self._denied)
+
+    async def set_access(self, chat_or_user: int, allowed: bool) -> None:
+        (self._allowed if allowed else self._denied).add(chat_or_user)
+        (self._denied if allowed else self._allowed).discard(chat_or_user)
+
+    async def count_request(self, user_id: int, day: str) -> int:
+        if day > self._today:  # a new day: the older counts go
+            self._today = day
+            self._requests = {key: count for key, count in self._requests.items() if key[0] >= day}
+        key = (day, user_id)
+        self._requests[key] = self._requests.get(key, 0) + 1
+        return self._requests[key]
+
+    async def uncount_request(self, user_id: int, day: str) -> None:
+        key = (day, user_id)
+        if self._requests.get(key, 0) > 0:
+            self._requests[key] -= 1
+
+    async def requests_on(self, user_id: int, day: str) -> int:
+        return self._requests.get((day, user_id), 0)
+
     def _purge(self) -> None:
         """Forget expired entries now and then (reads already ignore them)."""
         self._saves += 1
@@ -180,7 +228,8 @@ class MemoryStore(Store):
 
 
 class RedisStore(Store):
-    """Keys: easel:job:<id> (JSON), easel:blob:<id>:<name> (bytes), both with the TTL; easel:prefs:<user>."""
+    """Keys: easel:job:<id> (JSON), easel:blob:<id>:<name> (bytes), both with the TTL; easel:prefs:<user>;
+    easel:access:allow and easel:access:deny (sets of ids); easel:quota:<day>:<user> (a counter, 2 days)."""
 
     def __init__(self, redis: Any, ttl_s: int, prefix: str = "easel") -> None:
         self.redis = redis
@@ -215,13 +264,40 @@ class RedisStore(Store):
     async def save_prefs(self, user_id: int, prefs: Prefs) -> None:
         await self.redis.set(self._key("prefs", user_id), json.dumps(asdict(prefs)))
 
+    async def get_access(self) -> tuple[set[int], set[int]]:
+        allowed = await self.redis.smembers(self._key("access", "allow"))
+        denied = await self.redis.smembers(self._key("access", "deny"))
+        return {int(i) for i in allowed}, {int(i) for i in denied}
+
+    async def set_access(self, chat_or_user: int, allowed: bool) -> None:
+        add, remove = ("allow", "deny") if allowed else ("deny", "allow")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(self._key("access", add), chat_or_user)
+            pipe.srem(self._key("access", remove), chat_or_user)
+            await pipe.execute()
+
+    async def count_request(self, user_id: int, day: str) -> int:
+        key = self._key("quota", day, user_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, QUOTA_KEEP_S)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def uncount_request(self, user_id: int, day: str) -> None:
+        await self.redis.decr(self._key("quota", day, user_id))
+
+    async def requests_on(self, user_id: int, day: str) -> int:
+        return int(await self.redis.get(self._key("quota", day, user_id)) or 0)
+
     async def close(self) -> None:
         await self.redis.aclose()
 
 
 def redis_retry() -> dict[str, Any]:
     """Connection options for every Redis client here: after a Redis restart, reconnect and retry a few
-    times (about 3 s in all) before a request fails."""
+    times (about 3 s in all) before a request fails; a Redis that hangs fails a command after seconds instead
+    of holding a user's update forever."""
     from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -231,8 +307,20 @@ def redis_retry() -> dict[str, Any]:
         "retry": Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=5),
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
         "health_check_interval": 30,
+        "socket_connect_timeout": 2.0,
+        "socket_timeout": 3.0,
     }
 
 
 def open_store(redis_url: str, ttl_s: int) -> Store:
     return RedisStore.from_url(redis_url, ttl_s) if redis_url else MemoryStore(ttl_s)
+
+
+def storage_down(error: BaseException) -> bool:
+    """Whether an error means Redis is not answering (restarting, unreachable) rather than a bug."""
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:
+        return False
+    return isinstance(error, (RedisConnectionError, RedisTimeoutError))

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -80,15 +81,17 @@ async def edit_markup(bot: Bot, message: Message, markup: InlineKeyboardMarkup |
 
 
 async def delete(bot: Bot, chat_id: int, message_id: int) -> None:
+    """Delete a message (the status under a delivered album); failing to tidy up must not fail the delivery."""
     try:
-        await bot.delete_message(chat_id=chat_id, message_id=message_id)
-    except (TelegramBadRequest, TelegramNetworkError) as error:
+        await retrying(lambda: bot.delete_message(chat_id=chat_id, message_id=message_id), "deleteMessage")
+    except TelegramAPIError as error:
         log.info("delete of %s/%s skipped: %s", chat_id, message_id, error)
 
 
 async def answer(query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
-    """Answer a button press; a late answer ("query is too old") must not stop the action itself."""
+    """Answer a button press once, never retried: a late answer fails anyway ("query is too old", ~15 s), and
+    neither that nor a 429 or a network error may stop the action itself."""
     try:
         await query.answer(text, show_alert=alert)
-    except (TelegramBadRequest, TelegramNetworkError) as error:
+    except TelegramAPIError as error:
         log.info("callback answer skipped: %s", error)

@@ -6,14 +6,17 @@ then `start` it: the engine gets an ImageRequest, the chat gets a status message
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+import time
+import unicodedata
 from collections.abc import Mapping
 
 from aiogram import Bot
 from aiogram.types import Message, ReplyParameters
 
-from engine.api import EngineError, ImageRequest, ImageService, Mode
+from engine.api import MAX_PROMPT_CHARS, BadImage, EngineError, ImageRequest, ImageService, Mode
 from keyboards.jobs import in_progress_keyboard
 from locales import Texts
 
@@ -25,12 +28,48 @@ from .telegram import edit_text, retrying
 log = logging.getLogger(__name__)
 SIZED_MODES = (Mode.GENERATE, Mode.RESTYLE, Mode.ZOOM)  # the others follow their source picture
 SINGLE_MODES = (Mode.UPSCALE, Mode.ZOOM)
+# Decoding a user's file takes up to ~40 MP x a few bytes a pixel: a few at a time bound the bot's memory.
+DECODES_AT_ONCE = 2
+DOUBLE_PRESS_S = 2.0  # the same button pressed again this soon is a double tap, not a wish for a second job
+# Characters a prompt loses: controls (C0/C1, DEL) and invisible format characters (zero-width space, bidi
+# marks and overrides, BOM, soft hyphen, word joiner...). ZWJ (U+200D, emoji sequences) and ZWNJ stay.
+KEPT_FORMAT = {"\u200c", "\u200d"}
+# Letters and symbols that draw nothing: people send them to make a message look empty (Hangul fillers, braille blank).
+BLANKS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
 
 
 def balance(first_percent: str) -> list[float]:
     """Mix weights from the first photo's share in percent ("30" -> [0.3, 0.7])."""
-    first = min(max(int(first_percent or 50), 0), 100) / 100
+    first = min(max(int(first_percent) if first_percent.isdigit() else 50, 0), 100) / 100
     return [first, round(1 - first, 2)]
+
+
+def clean_prompt(text: str) -> tuple[str, bool]:
+    """The prompt as the engine gets it: one line, controls and invisible characters dropped, cut to the engine's
+    limit at a word boundary. Returns (prompt, whether it was cut); "" means there is nothing to draw."""
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "Cc" or char in BLANKS:
+            kept.append(" ")  # newlines, tabs, NUL, escapes, blank letters: a separator at most
+        elif category != "Cf" or char in KEPT_FORMAT:
+            kept.append(char)
+    prompt = " ".join("".join(kept).split())
+    if not any(unicodedata.category(char)[0] in "LNPS" for char in prompt):
+        return "", False  # only spaces, joiners or combining marks
+    if len(prompt) <= MAX_PROMPT_CHARS:
+        return prompt, False
+    cut = prompt[:MAX_PROMPT_CHARS]
+    if cut.rfind(" ") > MAX_PROMPT_CHARS * 0.8:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(), True
+
+
+def _factor(value: str, default: float = 1.5) -> float:
+    try:
+        return float(value) if value else default
+    except ValueError:
+        return default
 
 
 class SourcesMissing(Exception):
@@ -39,6 +78,10 @@ class SourcesMissing(Exception):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
+
+
+class PictureRefused(SourcesMissing):
+    """A user's file is not a picture the engine can use (corrupt, a bomb, too small, too narrow...)."""
 
 
 class Workshop:
@@ -50,6 +93,17 @@ class Workshop:
         self.default_style = default_style
         self.delivery = Delivery(bot, engine, store, styles, self.modes)
         self.closing = False  # set on SIGTERM: new requests are told to come back in a minute
+        self._decoding = asyncio.Semaphore(DECODES_AT_ONCE)
+        self._presses: dict[tuple[int, str], float] = {}
+
+    def first_press(self, user: int, data: str) -> bool:
+        """False for a repeat of the same button by the same user within DOUBLE_PRESS_S (a double tap)."""
+        now = time.monotonic()
+        if len(self._presses) > 1000:
+            self._presses = {key: at for key, at in self._presses.items() if now - at < DOUBLE_PRESS_S}
+        last = self._presses.get((user, data))
+        self._presses[(user, data)] = now
+        return last is None or now - last >= DOUBLE_PRESS_S
 
     def modes(self) -> frozenset[str]:
         return frozenset(mode.value for mode in self.engine.available_modes())
@@ -111,7 +165,7 @@ class Workshop:
         if act == "upscale":
             return await self.derive(parent, picture, mode="upscale", count=1, seed=None)
         if act == "zoom":  # value: a target aspect ("16:9": extend to it) or a factor ("2": zoom out, same aspect)
-            aspect, zoom = (value, 1.0) if ":" in value else ("", float(value or 1.5))
+            aspect, zoom = (value, 1.0) if ":" in value else ("", _factor(value))
             return await self.derive(
                 parent, picture, mode="zoom", aspect=aspect, zoom=zoom, count=1, seed=None, style=style
             )
@@ -140,17 +194,37 @@ class Workshop:
             return await self.derive(record, mode=mode, count=prefs.count, style=prefs.style, seed=None)
         raise ValueError(f"unknown photo choice {act!r}")
 
+    async def take_picture(self, file_id: str) -> bytes:
+        """A user's picture, checked on arrival so that a bad file is explained at once (raises SourcesMissing or
+        PictureRefused, whose key is the text to show). The clean copy is kept under the file id for the
+        request that uses it: downloaded once, decoded once."""
+        kept = await self.store.get_blob(file_id, "in")
+        if kept is not None:
+            return kept
+        try:
+            data = await files.download(self.bot, file_id)
+        except files.TooLarge:
+            raise SourcesMissing("document-too-large") from None
+        except files.DownloadFailed as error:
+            log.warning("download of %s failed: %s", file_id, error)
+            raise SourcesMissing("download-failed") from None
+        try:
+            async with self._decoding:
+                clean = await asyncio.to_thread(files.clean_picture, data)
+        except BadImage as error:
+            log.info("picture %s refused: %s", file_id, error)
+            raise PictureRefused(f"error-{error.code}") from None
+        except Exception:  # a decoder failing in a way nobody expected: still a file we cannot read
+            log.exception("picture %s could not be decoded", file_id)
+            raise PictureRefused("error-bad_image") from None
+        await self.store.put_blob(file_id, "in", clean)
+        return clean
+
     async def sources(self, record: JobRecord) -> list[bytes]:
-        """The record's source pictures; Telegram files are downloaded (once) on first use."""
+        """The record's source pictures; Telegram files are taken (downloaded, checked) once, on first use."""
         if record.source_files and not record.sources:
             for n, file_id in enumerate(record.source_files, start=1):
-                try:
-                    data = await files.download(self.bot, file_id)
-                except files.TooLarge:
-                    raise SourcesMissing("document-too-large") from None
-                except files.DownloadFailed as error:
-                    log.warning("download of %s failed: %s", file_id, error)
-                    raise SourcesMissing("download-failed") from None
+                data = await self.take_picture(file_id)
                 await self.store.put_blob(record.id, f"src{n}", data)
             record.sources = len(record.source_files)
             await self.store.save_job(record)

@@ -165,6 +165,8 @@ _TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 _CODE_FENCE = re.compile(r"```[A-Za-z0-9_-]*")
 _MARKDOWN = re.compile(r"(\*\*|__|\*|`|~~|^#{1,6}\s*|^\s*>\s?|^\s*(?:[-*+•]|\d+[.)])\s+)", re.MULTILINE)
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# What is left of markup after tags and fences are gone: a prompt never needs these, a chat renderer might.
+_MARKUP_CHARS = re.compile(r"[<>`]")
 _PREAMBLE = re.compile(
     r"^(?:(?:sure|okay|ok|certainly|of course|here(?:'s| is| are)?)\b[^:\n]*:|"
     r"(?:improved |enhanced |expanded |final |english )?(?:prompt|translation)\s*:)\s*",
@@ -183,7 +185,7 @@ def sanitize(text: str, limit: int = MAX_BEAUTIFIED_CHARS) -> str:
     # A model that explains itself writes a preamble and the prompt: keep the longest paragraph.
     if len(paragraphs) > 1:
         paragraphs = [max(paragraphs, key=lambda p: len(_PREAMBLE.sub("", p.strip())))]
-    text = _MARKDOWN.sub(" ", paragraphs[0] if paragraphs else "")
+    text = _MARKUP_CHARS.sub(" ", _MARKDOWN.sub(" ", paragraphs[0] if paragraphs else ""))
     text = " ".join(text.split())
     for _ in range(2):
         text = _PREAMBLE.sub("", text).strip().strip(_QUOTES).strip()

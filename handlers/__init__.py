@@ -2,11 +2,12 @@
 
 from aiogram import Router
 
-from . import errors, jobs, photos, prompt, results, settings, start
+from . import admin, errors, jobs, photos, prompt, results, settings, start
 
 
 def get_routers() -> list[Router]:
     return [
+        admin.router,  # /stats, /allow, /deny (administrators only)
         start.router,  # /start, /help, example prompts
         settings.router,  # /settings, /styles
         jobs.router,  # /cancel, the Cancel button

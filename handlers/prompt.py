@@ -12,24 +12,19 @@ from bot.guards import owned_record
 from bot.states import Ask
 from bot.storage import Prefs, Store
 from bot.telegram import answer, edit_markup, edit_text
-from bot.workshop import Workshop
+from bot.workshop import Workshop, clean_prompt
 from engine.api import MAX_PROMPT_CHARS
 from keyboards.callbacks import DraftCb, unpack_value
+from keyboards.common import ASPECT_CHOICES
 from locales import Texts
 
 router = Router(name="prompt")
 
 
-def _prompt_problem(texts: Texts, prompt: str) -> str | None:
-    if not prompt.strip():
-        return texts("prompt-empty")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        return texts("prompt-too-long", limit=MAX_PROMPT_CHARS)
-    return None
-
-
-async def _show_draft(message: Message, record, texts: Texts, workshop: Workshop) -> None:
+async def _show_draft(message: Message, record, texts: Texts, workshop: Workshop, cut: bool = False) -> None:
     text, markup = screens.draft_screen(texts, record, workshop.styles, workshop.default_style)
+    if cut:  # a prompt over the engine's limit is cut, not refused: the user sees what is kept, and why
+        text = texts("prompt-cut", limit=MAX_PROMPT_CHARS) + "\n\n" + text
     sent = await message.reply(text, reply_markup=markup)
     record.message_id = sent.message_id
     await workshop.store.save_job(record)
@@ -40,8 +35,9 @@ async def answer_to_question(
     message: Message, prompt: str, state: FSMContext, texts: Texts, store: Store, workshop: Workshop
 ) -> None:
     """The text the bot asked for (remix, photo + text): it completes that request's draft."""
-    if problem := _prompt_problem(texts, prompt):
-        await message.reply(problem)
+    prompt, cut = clean_prompt(prompt)
+    if not prompt:
+        await message.reply(texts("prompt-empty"))
         return
     draft_id = (await state.get_data()).get("draft")
     await state.set_state(None)
@@ -50,7 +46,7 @@ async def answer_to_question(
         await message.reply(texts("expired"))
         return
     record.prompt = prompt
-    await _show_draft(message, record, texts, workshop)
+    await _show_draft(message, record, texts, workshop, cut)
 
 
 @router.message(F.text.startswith("/"))
@@ -61,11 +57,12 @@ async def unknown_command(message: Message, texts: Texts) -> None:
 
 @router.message(F.text, Addressed())
 async def prompt_text(message: Message, prompt: str, texts: Texts, prefs: Prefs, workshop: Workshop) -> None:
-    if problem := _prompt_problem(texts, prompt):
-        await message.reply(problem)
+    prompt, cut = clean_prompt(prompt)
+    if not prompt:
+        await message.reply(texts("prompt-empty"))
         return
     record = await workshop.draft(message.from_user.id, message, prefs, prompt)
-    await _show_draft(message, record, texts, workshop)
+    await _show_draft(message, record, texts, workshop, cut)
 
 
 @router.message(F.sticker | F.voice | F.audio | F.location | F.contact, Addressed())
@@ -99,11 +96,21 @@ async def draft_button(
         await edit_text(query.bot, query.message.chat.id, query.message.message_id, texts("draft-closed"))
         return
     if act == "page":
-        record.page = int(value or 0)
+        record.page = _number(value)
     elif act == "beautify":
         record.beautify = not record.beautify
-    elif act == "aspect":
+    elif act == "aspect" and value in ASPECT_CHOICES:
         record.aspect = value
+    else:
+        return  # a stale or forged button: nothing to change
     await store.save_job(record)
     _, markup = screens.draft_screen(texts, record, workshop.styles, prefs.style or workshop.default_style)
     await edit_markup(query.bot, query.message, markup)
+
+
+def _number(value: str) -> int:
+    """A page number from a button (a forged or stale one reads as the first page)."""
+    try:
+        return int(value)
+    except ValueError:
+        return 0

@@ -17,6 +17,7 @@ from keyboards.results import pick_keyboard, strong_keyboard, zoom_keyboard
 from locales import Texts
 
 router = Router(name="results")
+ACTS = ("vary", "strong", "upscale", "reroll", "restyle", "zoom", "remix", "mix", "menu", "zoompick")
 
 
 @router.callback_query(ResultCb.filter())
@@ -32,11 +33,14 @@ async def result_button(
     if record is None:
         return
     count = len(record.pictures)
-    if record.state != "done" or not 0 <= callback_data.pic <= count:
-        await answer(query, texts.plain("expired"), alert=True)
+    act, pic, message = callback_data.act, callback_data.pic, query.message
+    if record.state != "done" or not 0 <= pic <= count or act not in ACTS:
+        await answer(query, texts.plain("expired"), alert=True)  # a stale or forged button
+        return
+    if act not in ("menu", "zoompick") and not workshop.first_press(query.from_user.id, query.data):
+        await answer(query, texts.plain("already-started"))  # a double tap makes one job, not two
         return
     await answer(query, texts.plain("picked"))
-    act, pic, message = callback_data.act, callback_data.pic, query.message
     if act == "menu":
         await _menu(message, record, callback_data.val, texts, state, workshop)
         return

@@ -8,6 +8,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import screens
 from bot.commands import set_chat_commands
+from bot.limits import DailyQuota, quota_note
 from bot.storage import Prefs, Store
 from bot.telegram import answer, edit_text
 from bot.workshop import Workshop
@@ -20,10 +21,13 @@ router = Router(name="settings")
 
 
 @router.message(Command("settings"))
-async def show_settings(message: Message, texts: Texts, prefs: Prefs, translator: Translator, workshop: Workshop):
+async def show_settings(
+    message: Message, texts: Texts, prefs: Prefs, translator: Translator, workshop: Workshop, quota: DailyQuota
+):
     text, markup = screens.settings_screen(
         texts, translator, message.from_user.id, prefs, workshop.styles, workshop.default_style
     )
+    text += await quota_note(texts, quota, message.from_user.id)
     await message.answer(text, reply_markup=markup)
 
 
@@ -42,6 +46,7 @@ async def change_setting(
     store: Store,
     translator: Translator,
     workshop: Workshop,
+    quota: DailyQuota,
 ) -> None:
     user = query.from_user.id
     if callback_data.user != user:
@@ -50,9 +55,8 @@ async def change_setting(
     act, value = callback_data.act, unpack_value(callback_data.val)
     if act == "styles":
         await answer(query)
-        text, markup = screens.styles_screen(
-            texts, user, prefs, workshop.styles, workshop.default_style, int(value or 0)
-        )
+        page = int(value) if value.isdigit() else 0
+        text, markup = screens.styles_screen(texts, user, prefs, workshop.styles, workshop.default_style, page)
         await edit_text(query.bot, query.message.chat.id, query.message.message_id, text, markup)
         return
     if act == "lang" and value in LOCALES:
@@ -70,6 +74,7 @@ async def change_setting(
         await store.save_prefs(user, prefs)
     await answer(query, texts.plain("settings-saved") if act != "back" else None)
     text, markup = screens.settings_screen(texts, translator, user, prefs, workshop.styles, workshop.default_style)
+    text += await quota_note(texts, quota, user)
     await edit_text(query.bot, query.message.chat.id, query.message.message_id, text, markup)
     if act == "lang" and query.message.chat.type == "private":
         await set_chat_commands(query.bot, texts, query.message.chat.id)

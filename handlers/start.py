@@ -12,7 +12,7 @@ from bot.storage import Prefs
 from bot.telegram import answer
 from bot.workshop import Workshop
 from keyboards.callbacks import ExampleCb
-from keyboards.start import examples_keyboard
+from keyboards.start import EXAMPLES, examples_keyboard
 from locales import Texts
 
 router = Router(name="start")
@@ -34,6 +34,9 @@ async def help_text(message: Message, texts: Texts, prefs: Prefs) -> None:
 async def example(
     query: CallbackQuery, callback_data: ExampleCb, texts: Texts, prefs: Prefs, workshop: Workshop
 ) -> None:
+    if callback_data.n not in EXAMPLES or not workshop.first_press(query.from_user.id, query.data):
+        await answer(query)  # a forged number, or a double tap: one style screen is enough
+        return
     await answer(query)
     prompt = texts.plain(f"example-{callback_data.n}")
     record = await workshop.draft(query.from_user.id, query.message, prefs, prompt)

@@ -93,11 +93,13 @@ def test_handlers_and_keyboards_never_import_torch_or_diffusers():
 
 
 def test_allow_lists_admit_listed_users_and_chats_only():
+    from bot.access import AccessPolicy
     from bot.config import Settings
-    from bot.middlewares import Access
+    from bot.storage import MemoryStore
 
-    open_bot = Access(Settings(bot_token="1:x"))
+    open_bot = AccessPolicy(Settings(bot_token="1:x"), MemoryStore(60))
     assert open_bot.allowed(5, 5) and open_bot.allowed(None, None)
-    corporate = Access(Settings(bot_token="1:x", allowed_user_ids="1, 2", admin_user_ids="9", allowed_chat_ids="-100"))
+    settings = Settings(bot_token="1:x", allowed_user_ids="1, 2", admin_user_ids="9", allowed_chat_ids="-100")
+    corporate = AccessPolicy(settings, MemoryStore(60))
     assert corporate.allowed(1, 1) and corporate.allowed(9, 9) and corporate.allowed(7, -100)
     assert not corporate.allowed(7, 7) and not corporate.allowed(None, None)

@@ -44,6 +44,11 @@ def test_sanitize_keeps_a_plain_prompt_as_it_is():
     assert prompts.sanitize("") == "" and prompts.sanitize("<think>only thoughts") == ""
 
 
+def test_stray_angle_brackets_and_backticks_from_a_noisy_model_are_dropped():
+    clean = prompts.sanitize("w x @< y \" q { 3 > z `a` b")
+    assert not any(char in clean for char in "<>`") and clean.startswith("w x @")
+
+
 def test_a_long_answer_is_cut_at_a_sentence_or_word_boundary():
     clean = prompts.sanitize("A red fox. " + "Snow falls on the quiet forest. " * 100)
     assert clean.endswith(".") and len(clean) <= prompts.MAX_BEAUTIFIED_CHARS

@@ -1,0 +1,52 @@
+"""The real bot (`python -m bot`) with engine faults that a prompt asks for: end-to-end fault tests only.
+
+Production code has no fault hooks; this launcher wraps the text-to-image runner, then runs the bot unchanged:
+- "[oom]" in a prompt: the text-to-image pipeline raises torch's out-of-memory error, on every attempt;
+- "[oom-once]": only on the first attempt, not on the engine's low-memory retry;
+- "[hold=S]": the job, once running, waits S seconds before drawing, and stops waiting when the engine interrupts
+  it (its run timeout, a cancel, a shutdown), as a pipeline does between steps: a long job of a known length
+  whatever the machine's speed.
+
+    BotProcess(tg, args=("tests/e2e/faulty_bot.py",), env=...)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: bot, engine
+log = logging.getLogger("faulty_bot")
+
+
+def install() -> None:
+    import torch
+
+    from engine import modes
+    from engine.api import Mode
+
+    generate = modes.RUNNERS[Mode.GENERATE]
+
+    def generate_or_fail(owner, plans, hooks):
+        prompts = " ".join(plan.request.prompt for plan in plans)
+        if "[oom]" in prompts or ("[oom-once]" in prompts and not hooks.low_memory):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (simulated by a test)")
+        if found := re.search(r"\[hold=([\d.]+)\]", prompts):
+            log.info("holding %s s", found.group(1))
+            until = time.monotonic() + float(found.group(1))
+            while time.monotonic() < until and not hooks.interrupted():
+                time.sleep(0.05)
+            log.info("held (interrupted: %s)", hooks.interrupted())
+        return generate(owner, plans, hooks)
+
+    modes.RUNNERS[Mode.GENERATE] = generate_or_fail
+
+
+if __name__ == "__main__":
+    install()
+    from bot.app import main
+
+    raise SystemExit(main())

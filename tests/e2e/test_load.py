@@ -1,0 +1,190 @@
+"""Load: 50 users × 5 requests at once through one bot process (tiny model, one step, one picture each, Redis
+as in production). Nothing is lost, no album is sent twice, every user gets exactly their own pictures; the
+figures (update → first answer) are printed:
+
+    pytest tests/e2e/test_load.py -s
+
+Each user keeps at most 1 running + 2 waiting requests (the engine's per-user cap): the next prompt goes out
+when one of theirs is delivered, as a person waiting for pictures would do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+
+import pytest
+import pytest_asyncio
+from e2e.reliability import running_bot
+from fakegram import Call, FakeTelegram, FakeUser
+from redisproc import RedisServer
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+USERS = 50
+REQUESTS = 5
+IN_FLIGHT = 3  # ENGINE_MAX_RUNNING_PER_USER + ENGINE_MAX_WAITING_PER_USER (1 + 2 by default)
+FIRST_ANSWER_P95_BOUND_S = 10.0  # generous: here two shared CPU cores draw, serve HTTP and run the test at once
+FAILURES = ("went wrong", "Too many", "queue is full", "already have pictures", "restarting", "too old")
+
+
+@pytest.fixture(scope="module")
+def redis(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def tg():
+    async with FakeTelegram() as tg:
+        yield tg
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bot(tg, tmp_path_factory, engine_cache, redis):
+    env = {
+        "REDIS_URL": redis.url,
+        "ENGINE_QUALITY_STEPS": "1",
+        "ENGINE_MAX_QUEUE": str(USERS * IN_FLIGHT),  # everyone's line fits: nobody is refused for a full queue
+        "LOG_LEVEL": "WARNING",
+    }
+    async for proc in running_bot(tg, tmp_path_factory, engine_cache, ("-m", "bot"), **env):
+        yield proc
+
+
+class Watch:
+    """Follows the fake's calls once for all users. (150 coroutines each waiting on the fake's condition would
+    rescan the list of calls for every one of them at every call.)"""
+
+    def __init__(self, tg: FakeTelegram) -> None:
+        self.tg = tg
+        self.next = 0
+        self.history: dict[int, list[Call]] = defaultdict(list)
+        self.waiting: dict[int, list[tuple[Callable[[Call], bool], asyncio.Future]]] = defaultdict(list)
+
+    async def run(self) -> None:
+        while True:
+            calls = self.tg.calls
+            while self.next < len(calls):
+                call = calls[self.next]
+                if call.method != "getUpdates" and call.response is None:
+                    break  # answered within milliseconds; keep the order
+                self.next += 1
+                if call.ok and call.chat_id is not None:
+                    self._dispatch(call)
+            await asyncio.sleep(0.01)
+
+    def _dispatch(self, call: Call) -> None:
+        self.history[call.chat_id].append(call)
+        for entry in list(self.waiting[call.chat_id]):
+            matches, future = entry
+            if matches(call):
+                self.waiting[call.chat_id].remove(entry)
+                if not future.done():
+                    future.set_result(call)
+
+    async def wait(self, chat_id: int, matches: Callable[[Call], bool], what: str, timeout: float = 150) -> Call:  # noqa: ASYNC109
+        for call in self.history[chat_id]:
+            if matches(call):
+                return call
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[chat_id].append((matches, future))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            sent = [c.params.get("text") or c.method for c in self.history[chat_id]][-5:]
+            raise AssertionError(f"user {chat_id} never got {what} in {timeout} s; last: {sent}") from None
+
+
+def replies_to(message_id: int) -> Callable[[Call], bool]:
+    def matches(call: Call) -> bool:
+        return (
+            call.method == "sendMessage" and (call.result.get("reply_to_message") or {}).get("message_id") == message_id
+        )
+
+    return matches
+
+
+def edits(message_id: int, containing: str = "") -> Callable[[Call], bool]:
+    return lambda call: (
+        call.method == "editMessageText"
+        and call.params.get("message_id") == message_id
+        and containing in call.params.get("text", "")
+    )
+
+
+def photo_of(prompt: str) -> Callable[[Call], bool]:
+    return lambda call: call.method == "sendPhoto" and prompt in (call.result.get("caption") or "")
+
+
+async def one_user(tg: FakeTelegram, watch: Watch, user_id: int, timings: dict[str, list[float]]) -> list[str]:
+    user = FakeUser(tg, user_id, first_name=f"User{user_id}")
+    await user.send_command("/settings")
+    screen = await watch.wait(user_id, lambda call: "Settings" in call.params.get("text", ""), "/settings")
+    await user.press(screen.result["message_id"], "🖼 1")
+    await watch.wait(user_id, edits(screen.result["message_id"], "Pictures per request: 1"), "1 picture set")
+
+    slots = asyncio.Semaphore(IN_FLIGHT)
+    prompts = [f"user {user_id} picture {n}: a small red house" for n in range(1, REQUESTS + 1)]
+
+    async def request(prompt: str) -> None:
+        async with slots:
+            sent = time.monotonic()
+            asked = await user.send_text(prompt)
+            style_screen = await watch.wait(
+                user_id, replies_to(asked["message_id"]), f"the style screen for {prompt!r}"
+            )
+            timings["prompt → style screen"].append(style_screen.time - sent)
+            tapped = time.monotonic()
+            await user.press(style_screen.result["message_id"], "No style")
+            status = await watch.wait(user_id, edits(style_screen.result["message_id"]), f"the status of {prompt!r}")
+            timings["tap → status message"].append(status.time - tapped)
+            photo = await watch.wait(user_id, photo_of(prompt), f"the picture of {prompt!r}")
+            timings["tap → picture"].append(photo.time - tapped)
+
+    await asyncio.gather(*(request(prompt) for prompt in prompts))
+    return prompts
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+@pytest.mark.timeout(420)  # about 20 s on two idle cores; a busy CI machine may take several times that
+async def test_fifty_users_times_five_requests_lose_and_duplicate_nothing(tg: FakeTelegram, bot):
+    watch = Watch(tg)
+    watching = asyncio.create_task(watch.run())
+    timings: dict[str, list[float]] = defaultdict(list)
+    started = time.monotonic()
+    try:
+        users = range(9001, 9001 + USERS)
+        asked = await asyncio.gather(*(one_user(tg, watch, user_id, timings) for user_id in users))
+    finally:
+        watching.cancel()
+    elapsed = time.monotonic() - started
+
+    for user_id, prompts in zip(users, asked, strict=True):
+        photos = [c for c in tg.calls_of("sendPhoto", user_id) if c.ok]
+        captions = [c.result["caption"] for c in photos]
+        assert len(photos) == REQUESTS, f"user {user_id} got {len(photos)} pictures"
+        assert all(sum(prompt in caption for caption in captions) == 1 for prompt in prompts), captions
+        assert all(f"user {user_id} " in caption for caption in captions), "only their own pictures"
+        texts = [c.params.get("text", "") for c in tg.calls if c.chat_id == user_id and c.method == "sendMessage"]
+        assert not [t for t in texts if any(failure in t for failure in FAILURES)], texts
+    assert not [c for c in tg.calls_of("sendMediaGroup") if c.ok], "one picture each: no albums"
+    assert len([c for c in tg.calls_of("sendPhoto") if c.ok]) == USERS * REQUESTS, "nothing sent twice"
+
+    print(f"\n{USERS} users × {REQUESTS} requests in {elapsed:.1f} s ({USERS * REQUESTS / elapsed:.1f} requests/s)")
+    print("Bot API calls:", dict(Counter(c.method for c in tg.calls).most_common()))
+    for name, values in timings.items():
+        print(
+            f"{name:>22}: p50 {statistics.median(values):.2f} s, p95 {percentile(values, 0.95):.2f} s, "
+            f"max {max(values):.2f} s (n={len(values)})"
+        )
+    assert percentile(timings["tap → status message"], 0.95) < FIRST_ANSWER_P95_BOUND_S
+    assert percentile(timings["prompt → style screen"], 0.95) < FIRST_ANSWER_P95_BOUND_S
