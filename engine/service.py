@@ -306,13 +306,9 @@ class Engine:
                 raise OutOfMemoryFailure("out of memory twice") from None
         return results
 
-    async def _execute(
-        self, batch: list[Job], loop: asyncio.AbstractEventLoop, low_memory: bool
-    ) -> list[JobResult]:
+    async def _execute(self, batch: list[Job], loop: asyncio.AbstractEventLoop, low_memory: bool) -> list[JobResult]:
         def progress(job: Job) -> callable:
-            return lambda step, total: loop.call_soon_threadsafe(
-                partial(self._set, job, step=step, total_steps=total)
-            )
+            return lambda step, total: loop.call_soon_threadsafe(partial(self._set, job, step=step, total_steps=total))
 
         if len(batch) == 1:
             job = batch[0]
@@ -356,9 +352,7 @@ class Engine:
         else:
             self._finish(job, state, error=code)
 
-    def _finish(
-        self, job: Job, state: JobState, error: ErrorCode | None = None, result: JobResult | None = None
-    ):
+    def _finish(self, job: Job, state: JobState, error: ErrorCode | None = None, result: JobResult | None = None):
         if job.status.state.finished:
             return
         self._set(job, state=state, error=error, result=result, position=0)

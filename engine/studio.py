@@ -120,9 +120,7 @@ class Studio:
         width, height = self._size(request, sources)
         base_seed = request.seed if request.seed is not None else random.randrange(2**31)
         count = 1 if request.mode == Mode.UPSCALE else request.count
-        return Plan(
-            request, style, width, height, steps, guidance, [base_seed + i for i in range(count)], sources
-        )
+        return Plan(request, style, width, height, steps, guidance, [base_seed + i for i in range(count)], sources)
 
     def _size(self, request: ImageRequest, sources: list[Image.Image]) -> tuple[int, int]:
         native, multiple = self.models.native, self.models.multiple
@@ -156,9 +154,7 @@ class Studio:
         started = time.perf_counter()
         for plan in plans:
             plan.prompt = prompts.prepare(self.models, self.settings, plan.request, plan.seeds[0])
-            plan.styled_prompt, plan.negative_prompt = plan.style.apply(
-                plan.prompt, plan.request.negative_prompt
-            )
+            plan.styled_prompt, plan.negative_prompt = plan.style.apply(plan.prompt, plan.request.negative_prompt)
         try:
             with torch.inference_mode():
                 pictures = RUNNERS[plans[0].mode](self, plans, hooks)
@@ -218,9 +214,7 @@ class Studio:
         pipe = self.models.text2img
         pipe.set_ip_adapter_scale(0.0)
         rows = count * (2 if guidance > 1 else 1)
-        zeros = torch.zeros(
-            rows, 1, self.image_embeds_dim(), dtype=self.models.dtype, device=self.models.device
-        )
+        zeros = torch.zeros(rows, 1, self.image_embeds_dim(), dtype=self.models.dtype, device=self.models.device)
         return {"ip_adapter_image_embeds": [zeros]}
 
     def use_style_adapters(self, pipe: Any, style: Style) -> None:

@@ -12,15 +12,34 @@ from PIL import Image
 
 
 def run_cli(engine_cache, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ENGINE_MODEL": "tiny", "ENGINE_CACHE_DIR": str(engine_cache), "ENGINE_QUALITY_STEPS": "2",
-           "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
+    env = {
+        **os.environ,
+        "ENGINE_MODEL": "tiny",
+        "ENGINE_CACHE_DIR": str(engine_cache),
+        "ENGINE_QUALITY_STEPS": "2",
+        "HF_HUB_OFFLINE": "1",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_generate_writes_four_pngs_naming_prompt_style_and_seed(engine_cache, tmp_path):
-    done = run_cli(engine_cache, "generate", "a red fox", "-n", "4", "--style", "anime", "--seed", "1",
-                   "--aspect", "16:9", "--out", str(tmp_path))
+    done = run_cli(
+        engine_cache,
+        "generate",
+        "a red fox",
+        "-n",
+        "4",
+        "--style",
+        "anime",
+        "--seed",
+        "1",
+        "--aspect",
+        "16:9",
+        "--out",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.stderr
     files = sorted(tmp_path.glob("*.png"))
     assert len(files) == 4

@@ -59,6 +59,6 @@ def test_mutated_real_files_never_escape_as_anything_but_bad_image(data):
     position = data.draw(st.integers(0, len(base) - 1))
     junk = data.draw(st.binary(min_size=1, max_size=16))
     try:
-        decode_image(base[:position] + junk + base[position + len(junk):])
+        decode_image(base[:position] + junk + base[position + len(junk) :])
     except BadImage:
         pass

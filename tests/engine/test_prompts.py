@@ -45,7 +45,7 @@ def test_sanitize_keeps_a_plain_prompt_as_it_is():
 
 
 def test_stray_angle_brackets_and_backticks_from_a_noisy_model_are_dropped():
-    clean = prompts.sanitize("w x @< y \" q { 3 > z `a` b")
+    clean = prompts.sanitize('w x @< y " q { 3 > z `a` b')
     assert not any(char in clean for char in "<>`") and clean.startswith("w x @")
 
 
