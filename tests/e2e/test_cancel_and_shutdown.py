@@ -25,7 +25,7 @@ async def tg():
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bot(tg, tmp_path_factory, engine_cache):
-    env = {"ENGINE_QUALITY_STEPS": "60", "SHUTDOWN_DRAIN_S": str(DRAIN_S)}
+    env = {"ENGINE_QUALITY_STEPS": "120", "SHUTDOWN_DRAIN_S": str(DRAIN_S)}
     async for proc in bot_running(tg, tmp_path_factory, engine_cache, **env):
         yield proc
 
