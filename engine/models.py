@@ -1,8 +1,8 @@
 """Loading the weights once and deriving every mode's pipeline from them (one set of weights in memory).
 
 Traps avoided here (see ENGINE.md): concrete `Cls.from_pipe` upcasts shared modules to fp32 (diffusers
-issue 12754) so only AutoPipeline*.from_pipe is used; load_ip_adapter registers the image encoder only
-on the pipeline it is called on, so the IP-Adapter is loaded before siblings are derived; LoRAs stay
+issue 12754) so only AutoPipeline*.from_pipe is used; the IP-Adapter is not left in the shared UNet
+(engine/ip_adapter.py attaches it per call); LoRAs stay
 resident as named adapters and are switched with set_adapters (load/unload leaks, issues 8532, 9913).
 """
 
@@ -48,7 +48,7 @@ class Models:
     img2img: Any
     inpaint: Any
     scheduler_config: dict
-    ip_adapter: bool = False
+    ip_adapter: Any = None  # engine.ip_adapter.IPAdapter, attached to the shared UNet only for image prompts
     structure: Any = None  # pipeline with a T2I-Adapter/ControlNet, or None
     structure_kind: str = ""
     upscaler: Any = None  # engine.esrgan.Upscaler or None (Lanczos)
@@ -105,7 +105,6 @@ def with_tiny_kit(settings: EngineSettings) -> EngineSettings:
     xl = settings.model == "tiny-sdxl"
     kit_paths = {
         "ip_adapter": str(kit / "ip_adapter"),
-        "ip_adapter_weight": "ip-adapter_sdxl.safetensors" if xl else "ip-adapter_sd15.safetensors",
         "structure_adapter": str(kit / ("t2i_adapter_sdxl" if xl else "t2i_adapter_sd15")),
         "upscaler": str(kit / "upscaler" / "esrgan_x4.pth"),
         "llm": str(kit / "llm"),
@@ -153,14 +152,6 @@ def load_models(settings: EngineSettings, styles: dict[str, Style]) -> Models:
         t2i.vae = AutoencoderKL.from_pretrained(settings.vae, dtype=dtype)
     t2i.set_progress_bar_config(disable=True)
 
-    ip_adapter = False
-    if settings.ip_adapter:
-        weight = settings.ip_adapter_weight or f"ip-adapter_{family}.safetensors"
-        # Before any sibling is derived: the image encoder registers only on this pipeline.
-        t2i.load_ip_adapter(settings.ip_adapter, subfolder="models", weight_name=weight)
-        t2i.set_ip_adapter_scale(0.0)
-        ip_adapter = True
-
     loras = _load_style_adapters(t2i, styles)
     fast_adapter = ""
     if settings.fast_lora:
@@ -170,6 +161,19 @@ def load_models(settings: EngineSettings, styles: dict[str, Style]) -> Models:
         t2i.disable_lora()
 
     t2i.to(device)
+    ip_adapter = None
+    if settings.ip_adapter:
+        from .ip_adapter import IPAdapter
+
+        ip_adapter = IPAdapter(
+            t2i,
+            settings.ip_adapter,
+            family,
+            weight=settings.ip_adapter_weight,
+            encoder=settings.ip_adapter_encoder,
+            placement=settings.ip_adapter_placement,
+            idle_s=settings.ip_adapter_idle_s,
+        )
     img2img = AutoPipelineForImage2Image.from_pipe(t2i)
     inpaint = AutoPipelineForInpainting.from_pipe(t2i)
     structure = None

@@ -11,16 +11,16 @@ What each does and when it is safe (published SDXL 1024² / A100 ladder in /work
   Attention slicing stays off: it only saves memory and costs speed.
 - channels_last (ENGINE_CHANNELS_LAST): NHWC memory format for the UNet and VAE convolutions.
 - fuse_qkv (ENGINE_FUSE_QKV): one matmul for q/k/v (self-attention) and k/v (cross-attention) in the UNet
-  and VAE. Skipped, with a warning, when LoRA styles or an IP-Adapter are loaded: the fused processor
-  would bypass the LoRA layers and replace the IP-Adapter processors. Keeps the unfused weights too
-  (about +25% of the attention projections' memory).
+  and VAE. Skipped, with a warning, when LoRA styles are loaded: the fused processor would bypass the LoRA
+  layers. The IP-Adapter does not block it: it is attached (with its own unfused processors) only for the
+  image-prompt calls. Keeps the unfused weights too (about +25% of the attention projections' memory).
 - compile (ENGINE_COMPILE, ENGINE_COMPILE_MODE): torch.compile of the UNet and the VAE decoder, compiled
   in place (`module.compile()`), so the one UNet object that every mode's pipeline shares is compiled once
   and every mode sees it. `dynamic=None` (torch's automatic dynamic shapes): the first shape compiles a
   static graph, a second shape recompiles once with the changed dimensions symbolic, so the warm-up below
   (square x1, square x4, portrait x1) leaves one graph that serves every batch size and aspect instead
-  of a compile per shape. Switching LoRA styles or IP-Adapter scales changes guarded attributes and
-  recompiles: prefer compile for deployments without them.
+  of a compile per shape. Switching LoRA styles, or attaching the IP-Adapter for an image-prompt call,
+  changes guarded attributes and recompiles (once per combination, then cached up to the recompile limit).
 - vae_tiling (ENGINE_VAE_TILING, engine/models.py): decode in tiles only above the VAE's native size
   (upscale refinement, 4K): bounded memory, no effect on normal pictures.
 On CPU the same switches apply (they are opt-in), but only sdpa is on by default.
@@ -121,9 +121,7 @@ def _use_sdpa(module: Any, sdpa: bool) -> None:
 
 
 def _fusion_blocker(models: Any) -> str:
-    """Why fusing (and, less badly, compiling) does not suit the loaded adapters; empty when it does."""
-    if models.ip_adapter:
-        return "an IP-Adapter is loaded (its attention processors would be replaced)"
+    """Why fusing (and, less badly, compiling) does not suit the loaded LoRA adapters; empty when it does."""
     if models.loras or models.fast_adapter:
         return "LoRA adapters are loaded (the fused projections would bypass them)"
     return ""

@@ -43,8 +43,16 @@ class EngineSettings(BaseSettings):
     lora_dir: Path = Path("loras")
 
     # Optional models for the image modes; empty = the mode is reported unavailable.
-    ip_adapter: str = ""  # folder or hub id holding models/ip-adapter_*.safetensors and models/image_encoder
-    ip_adapter_weight: str = ""  # file name inside models/; empty = guessed from the model family
+    ip_adapter: str = ""  # folder or hub id laid out like h94/IP-Adapter (models/, sdxl_models/)
+    # Paths inside it; empty = models/ip-adapter_sd15.safetensors or sdxl_models/ip-adapter_sdxl_vit-h.safetensors,
+    # and the ViT-H encoder models/image_encoder (a bare file name means models/<name>).
+    ip_adapter_weight: str = ""
+    ip_adapter_encoder: str = ""
+    # device: image encoder and image-attention layers stay on the compute device. offload: they are not held
+    # there between image-prompt calls (GPU: host memory, copied over per call; CPU-only host: read from disk
+    # on use, dropped after ip_adapter_idle_s). engine/ip_adapter.py has the trade-off.
+    ip_adapter_placement: Literal["device", "offload"] = "offload"
+    ip_adapter_idle_s: float = Field(120.0, gt=0)
     structure_adapter: str = ""  # T2I-Adapter (canny) folder or hub id
     structure_adapter_kind: Literal["t2i", "controlnet"] = "t2i"
     upscaler: str = ""  # ESRGAN-family .pth; empty = Lanczos before the diffusion pass

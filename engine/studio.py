@@ -201,22 +201,6 @@ class Studio:
         """A scheduler of its own for this call: siblings share one object with per-call step state."""
         pipe.scheduler = type(pipe.scheduler).from_config(self.models.scheduler_config)
 
-    def image_embeds_dim(self) -> int:
-        projection = self.models.text2img.unet.encoder_hid_proj.image_projection_layers[0]
-        return projection.image_embeds.in_features
-
-    def no_image_prompt(self, count: int, guidance: float) -> dict:
-        """Arguments that make a loaded IP-Adapter a no-op: zero image embeddings, adapter scale 0.
-
-        The adapter patches the shared UNet, which then requires image embeddings on every call.
-        Embeddings are per prompt ([B, 1, dim]; negatives first when guidance is on), like the mix mode's.
-        """
-        pipe = self.models.text2img
-        pipe.set_ip_adapter_scale(0.0)
-        rows = count * (2 if guidance > 1 else 1)
-        zeros = torch.zeros(rows, 1, self.image_embeds_dim(), dtype=self.models.dtype, device=self.models.device)
-        return {"ip_adapter_image_embeds": [zeros]}
-
     def use_style_adapters(self, pipe: Any, style: Style) -> None:
         """Switch resident LoRA adapters for this style (only ever on the worker thread)."""
         if not self.models.loras and not self.models.fast_adapter:

@@ -4,9 +4,10 @@
 
     DIR/sd15/                 SD1.5-shaped diffusers pipeline (no safety checker), native 128 px
     DIR/sdxl/                 SDXL-shaped diffusers pipeline (two text encoders), native 128 px
-    DIR/ip_adapter/models/    ip-adapter_sd15.safetensors, ip-adapter_sdxl.safetensors (original
-                              IP-Adapter layout) + image_encoder/ (CLIPVisionModelWithProjection)
-    DIR/ip_adapter/sdxl_models/  ip-adapter_sdxl.safetensors + image_encoder/ (the hub repo's SDXL layout)
+    DIR/ip_adapter/models/    ip-adapter_sd15.safetensors (original IP-Adapter layout)
+                              + image_encoder/ (CLIPVisionModelWithProjection; ViT-H's place in h94/IP-Adapter)
+    DIR/ip_adapter/sdxl_models/  ip-adapter_sdxl_vit-h.safetensors, ip-adapter_sdxl.safetensors
+                              + image_encoder/ (bigG's place): the hub repo's layout
     DIR/t2i_adapter_sd15/     T2IAdapter, full_adapter, in_channels=3 (feed RGB edge images)
     DIR/t2i_adapter_sdxl/     T2IAdapter, full_adapter_xl, in_channels=3
     DIR/upscaler/esrgan_x4.pth  Real-ESRGAN RRDBNet x4 state dict (num_feat 8, 1 block)
@@ -217,7 +218,9 @@ def build_ip_adapter(dst: Path) -> None:
         CLIPVisionConfig(**_CLIP, image_size=32, patch_size=8, projection_dim=32, hidden_act="quick_gelu")
     )
     sd15, sdxl = _ip_adapter_state(_unet_sd15(), 32), _ip_adapter_state(_unet_sdxl(), 32)
-    for sub, files in (("models", {"sd15": sd15, "sdxl": sdxl}), ("sdxl_models", {"sdxl": sdxl})):
+    # The hub's layout: models/ holds SD1.5's adapter and the ViT-H encoder that ip-adapter_sdxl_vit-h also takes;
+    # sdxl_models/ holds the bigG encoder for ip-adapter_sdxl. Here every encoder is the same tiny one.
+    for sub, files in (("models", {"sd15": sd15}), ("sdxl_models", {"sdxl": sdxl, "sdxl_vit-h": sdxl})):
         enc.save_pretrained(dst / sub / "image_encoder")
         for kind, sd in files.items():
             save_file(sd, str(dst / sub / f"ip-adapter_{kind}.safetensors"))

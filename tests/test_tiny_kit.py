@@ -72,7 +72,9 @@ def test_layout(kit: Path):
         "sd15/model_index.json",
         "sdxl/model_index.json",
         "ip_adapter/models/ip-adapter_sd15.safetensors",
-        "ip_adapter/models/ip-adapter_sdxl.safetensors",
+        "ip_adapter/sdxl_models/ip-adapter_sdxl_vit-h.safetensors",
+        "ip_adapter/sdxl_models/ip-adapter_sdxl.safetensors",
+        "ip_adapter/sdxl_models/image_encoder/config.json",
         "ip_adapter/models/image_encoder/config.json",
         "t2i_adapter_sd15/config.json",
         "t2i_adapter_sdxl/config.json",
@@ -119,7 +121,13 @@ def test_ip_adapter_sd15(kit: Path):
 
 def test_ip_adapter_sdxl(kit: Path):
     pipe = _sdxl(kit)
-    pipe.load_ip_adapter(str(kit / "ip_adapter"), subfolder="models", weight_name="ip-adapter_sdxl.safetensors")
+    # As with the hub's h94/IP-Adapter: the ViT-H variant with models/image_encoder, bigG's with its own.
+    pipe.load_ip_adapter(
+        str(kit / "ip_adapter"),
+        subfolder="sdxl_models",
+        weight_name="ip-adapter_sdxl_vit-h.safetensors",
+        image_encoder_folder="models/image_encoder",
+    )
     img = pipe("a cat", ip_adapter_image=_photo(), num_inference_steps=2, generator=_gen()).images[0]
     assert img.size == (128, 128)
 

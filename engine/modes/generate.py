@@ -13,9 +13,6 @@ def run(studio, plans, hooks) -> list[list[Image.Image]]:
     studio.use_style_adapters(pipe, first.style)
     prompts = [plan.styled_prompt for plan in plans for _ in plan.seeds]
     negatives = [plan.negative_prompt for plan in plans for _ in plan.seeds]
-    extra = {}
-    if models.ip_adapter:
-        extra = studio.no_image_prompt(len(prompts), first.guidance)
     output = pipe(
         prompt=prompts,
         negative_prompt=negatives if first.guidance > 1 else None,
@@ -25,7 +22,6 @@ def run(studio, plans, hooks) -> list[list[Image.Image]]:
         guidance_scale=first.guidance,
         generator=studio.generators(plans),
         callback_on_step_end=hooks.step_callback(first.steps),
-        **extra,
     )
     images = list(output.images)
     result, start = [], 0

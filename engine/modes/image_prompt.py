@@ -1,15 +1,14 @@
-"""Pictures as prompts through the IP-Adapter: their image embeddings, a weighted mix, and the scale for one call.
+"""Pictures as prompts through the IP-Adapter: their image embeddings, a weighted mix, and one call with them.
 
 A mix is the weighted mean of the pictures' embeddings (one adapter, a weight per picture, ENGINE.md), passed as
 `ip_adapter_image_embeds=[rows]` with one row per picture to make ([B, 1, dim]), negatives first when guidance is
-on: the same shape as Studio.no_image_prompt. The adapter's scale is set for the call and back to 0 after
-(the adapter patches the UNet every mode shares; only the worker thread ever gets here).
+on. The adapter is attached to the shared UNet only for the call (engine/ip_adapter.py); only the worker thread
+ever gets here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import torch
 from PIL import Image
@@ -30,27 +29,16 @@ def normalized(weights: Sequence[float], count: int) -> list[float]:
 
 
 def picture_embeds(studio, pictures: Sequence[Image.Image], weights: Sequence[float], rows: int, guidance: float):
-    """The mix of the pictures' embeddings, repeated for `rows` pictures (negatives first when guidance > 1)."""
+    """The mix of the pictures' embeddings, repeated for `rows` pictures (negatives first when guidance > 1).
+    Inside `studio.models.ip_adapter.attached(...)`."""
     models = studio.models
-    pipe = models.text2img
     positive = negative = None
     for picture, weight in zip(pictures, normalized(weights, len(pictures)), strict=True):
-        (pair,) = pipe.prepare_ip_adapter_image_embeds([picture], None, models.device, 1, True)
-        neg, pos = pair.chunk(2)  # the pipeline puts the negative (unconditional) embedding first
+        neg, pos = models.ip_adapter.embed(picture)
         positive = pos * weight if positive is None else positive + pos * weight
         negative = neg * weight if negative is None else negative + neg * weight
     parts = ([negative] * rows if guidance > 1 else []) + [positive] * rows
     return torch.cat(parts).to(models.device, models.dtype)
-
-
-@contextmanager
-def image_prompt_scale(studio, scale: float) -> Iterator[None]:
-    pipe = studio.models.text2img
-    pipe.set_ip_adapter_scale(scale)
-    try:
-        yield
-    finally:
-        pipe.set_ip_adapter_scale(0.0)
 
 
 def generate_like(
@@ -60,8 +48,8 @@ def generate_like(
     pipe = studio.models.text2img
     studio.fresh_scheduler(pipe)
     studio.use_style_adapters(pipe, plan.style)
-    embeds = picture_embeds(studio, pictures, weights, len(plan.seeds), plan.guidance)
-    with image_prompt_scale(studio, scale):
+    with studio.models.ip_adapter.attached(scale):
+        embeds = picture_embeds(studio, pictures, weights, len(plan.seeds), plan.guidance)
         return pipes.call(
             studio,
             pipe,

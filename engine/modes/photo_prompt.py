@@ -9,7 +9,7 @@ from __future__ import annotations
 from PIL import Image
 
 from . import vary
-from .image_prompt import SCALE_PHOTO_WITH_CAPTION, generate_like, image_prompt_scale, picture_embeds
+from .image_prompt import SCALE_PHOTO_WITH_CAPTION, generate_like, picture_embeds
 
 IMG2IMG_STRENGTH = 0.7
 
@@ -24,6 +24,6 @@ def _photo_prompt(studio, plan, hooks) -> list[Image.Image]:
         return vary.img2img(studio, plan, hooks, photo, strength or IMG2IMG_STRENGTH)
     if strength is None:
         return generate_like(studio, plan, hooks, [photo], (), SCALE_PHOTO_WITH_CAPTION)
-    embeds = picture_embeds(studio, [photo], (), len(plan.seeds), plan.guidance)
-    with image_prompt_scale(studio, SCALE_PHOTO_WITH_CAPTION):
+    with studio.models.ip_adapter.attached(SCALE_PHOTO_WITH_CAPTION):
+        embeds = picture_embeds(studio, [photo], (), len(plan.seeds), plan.guidance)
         return vary.img2img(studio, plan, hooks, photo, strength, ip_adapter_image_embeds=[embeds])

@@ -237,9 +237,6 @@ class Conditioning:
             time_ids = torch.cat(ids).to(batch.device)
             added["time_ids"] = torch.cat([time_ids, time_ids]) if self.cfg else time_ids
             added["text_embeds"] = self._rows(self.pooled, self.negative_pooled, count)
-        if self.studio.models.ip_adapter:
-            silent = self.studio.no_image_prompt(count, self.guidance if self.cfg else 1.0)
-            added["image_embeds"] = silent["ip_adapter_image_embeds"]
         timestep_cond = None
         if self.unet.config.time_cond_proj_dim is not None:  # guidance-distilled (LCM) UNets
             w = torch.full((sample.shape[0],), self.guidance - 1.0)

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from engine import perf
-from engine.api import ImageRequest
+from engine.api import ImageRequest, Mode
 from engine.service import Engine
 from engine.settings import EngineSettings
 from engine.studio import Hooks, Studio
@@ -58,14 +58,27 @@ def test_by_default_attention_is_sdpa_and_nothing_else_is_switched_on(engine_cac
     assert not (described["channels_last"] or described["fused_qkv"] or described["compiled"])
 
 
-def test_fused_qkv_is_skipped_with_an_ip_adapter_whose_processors_stay(engine_cache, caplog):
+LORA_STYLE = (
+    "styles:\n"
+    "  - id: brand\n"
+    "    name: {en: Brand, ru: Бренд}\n"
+    "    prompt: '{prompt}, brand look'\n"
+    "    loras: [{file: tiny_style.safetensors, strength: 1.0}]\n"
+)
+
+
+def test_fused_qkv_is_skipped_with_lora_styles_which_still_work(engine_cache, caplog, tmp_path, sample_bytes):
+    styles = tmp_path / "brand.yaml"
+    styles.write_text(LORA_STYLE)
     with caplog.at_level(logging.WARNING, logger="engine.perf"):
-        studio = Studio(settings(engine_cache, fuse_qkv=True))  # the kit loads the IP-Adapter
+        studio = Studio(settings(engine_cache, fuse_qkv=True, styles_file=styles))
     described = perf.describe(studio.models)
-    assert not described["fused_qkv"] and "IP-Adapter" in caplog.text
-    assert any(name.startswith("IPAdapter") for name in described["attention"])
-    assert "AttnProcessor2_0" in described["attention"]  # the self-attention ones are SDPA
-    assert pictures(studio)  # plain requests still run with the adapter at scale 0
+    assert not described["fused_qkv"] and "LoRA" in caplog.text
+    assert described["attention"] == ["AttnProcessor2_0"]
+    assert pictures(studio)
+    # A LoRA style and a picture prompt together: the IP-Adapter attaches to the LoRA-patched UNet.
+    request = ImageRequest(mode=Mode.REIMAGINE, style="brand", images=(sample_bytes("chelsea.png"),), count=1, seed=1)
+    assert studio.run([studio.prepare(request)], Hooks())[0].pictures
 
 
 def test_compile_compiles_the_shared_unet_once_and_the_warm_up_covers_the_common_shapes(engine_cache, monkeypatch):
@@ -100,6 +113,10 @@ async def test_the_engine_warm_up_runs_every_warm_up_request_before_serving(engi
     assert ran == [(1, "1:1", 2), (2, "1:1", 2)]
 
 
+def by_part(groups: list[dict]) -> dict[str, int]:
+    return {group["part"].split(" ")[0].rstrip(":"): group["bytes"] for group in groups}
+
+
 def test_every_mode_is_served_from_one_set_of_weights(engine_cache):
     """The memory figure of the benchmark: img2img and inpaint add nothing, the structure pipeline only its
     adapter (a sibling that copied or upcast a shared module, diffusers issue 12754, would add bytes)."""
@@ -111,10 +128,18 @@ def test_every_mode_is_served_from_one_set_of_weights(engine_cache):
     studio = Studio(settings(engine_cache))  # the kit: IP-Adapter, T2I-Adapter, upscaler, LLM
     plain = AutoPipelineForText2Image.from_pretrained(resolve_model(studio.settings), dtype=torch.float32)
     figures = measure(studio.models, plain)
-    parts = {group["part"].split(" ")[0]: group["bytes"] for group in figures["groups"]}
+    parts = by_part(figures["groups"])
     assert figures["siblings_extra_bytes"] == 0
     assert parts["structure"] == sum(p.numel() * p.element_size() for p in studio.models.structure.adapter.parameters())
-    assert parts["IP-Adapter"] > 0 and parts["GAN"] > 0 and parts["prompt"] > 0
+    assert parts["GAN"] > 0 and parts["prompt"] > 0
+    # Offloaded on this CPU-only host: nothing of the IP-Adapter is held between image-prompt calls...
+    assert figures["ip_adapter_placement"] == "disk" and parts["IP-Adapter"] == 0
+    during = by_part(figures["groups_during_image_prompt"])
+    adapter_bytes = sum(t.nbytes for m in studio.models.ip_adapter.modules() for t in m.parameters())
+    # ...and while one runs, the encoder, the image-attention layers and the projection are all there, once.
+    assert during["IP-Adapter"] >= adapter_bytes > 0 and during["text2img"] == parts["text2img"]
+    assert figures["ratio_during_image_prompt"] > figures["ratio"]
+    assert figures["ip_adapter_attach_ms"]["first"] > 0
 
 
 def test_the_benchmark_prints_its_table_with_targets():
