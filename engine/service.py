@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -33,6 +33,7 @@ from .api import (
 from .queue import FairQueue
 from .settings import EngineSettings
 from .studio import Hooks, OutOfMemory, Plan, Studio
+from .styles import Style
 
 log = logging.getLogger(__name__)
 FINISHED_KEEP_S = 600  # finished jobs stay queryable this long
@@ -70,6 +71,9 @@ class Engine:
         self._wakeup = asyncio.Event()
         self._closing = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="easel-gpu")
+        # PNG + preview encoding off the GPU thread: the next call starts while the last one's files are written.
+        self._encoder = ThreadPoolExecutor(max_workers=settings.encode_threads, thread_name_prefix="easel-encode")
+        self._encoding: set[asyncio.Task] = set()
         self._tasks: list[asyncio.Task] = []
         self.counters = {"done": 0, "failed": 0, "cancelled": 0, "refused": 0}
         self.per_user_done: dict[str, int] = {}
@@ -113,6 +117,7 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._encoder.shutdown(wait=False, cancel_futures=True)
 
     @property
     def closing(self) -> bool:
@@ -121,6 +126,12 @@ class Engine:
     # ---- the ImageService API -----------------------------------------------------------------------
     def available_modes(self) -> frozenset[Mode]:
         return self.studio.available_modes()
+
+    def styles(self) -> Mapping[str, Style]:
+        return self.studio.styles
+
+    def can_beautify(self) -> bool:
+        return getattr(self.studio.models, "llm", None) is not None
 
     async def submit(self, user: str, request: ImageRequest) -> str:
         if self._closing:
@@ -271,8 +282,11 @@ class Engine:
             del self._last_submit[user]
 
     async def _run(self, batch: list[Job], loop: asyncio.AbstractEventLoop) -> None:
+        """Render the batch on the GPU thread; each job's pictures are then encoded by an `_encode` task while
+        the worker goes on. A job stays in `_running` until its files are ready (drain and per-user caps)."""
+        encoding: list[Job] = []
         try:
-            results = await self._run_with_retry(batch, loop)
+            rendered = await self._run_with_retry(batch, loop)
         except Exception as error:
             code = error.code if isinstance(error, (JobFailed, OutOfMemoryFailure)) else ErrorCode.INTERNAL
             if code == ErrorCode.INTERNAL:
@@ -280,33 +294,57 @@ class Engine:
             for job in batch:
                 self._end_stopped_or(job, JobState.FAILED, code)
         else:
-            for job, result in zip(batch, results, strict=True):
+            for job, (images, seconds) in zip(batch, rendered, strict=True):
                 if job.stop.is_set():  # interrupted between steps: the pictures are unfinished
                     self._end_stopped_or(job, JobState.FAILED, ErrorCode.INTERNAL)
-                else:
-                    self._finish(job, JobState.DONE, result=result)
+                    continue
+                encoding.append(job)
+                task = asyncio.create_task(self._encode(job, images, seconds, loop), name=f"easel-encode-{job.id}")
+                self._encoding.add(task)
+                task.add_done_callback(self._encoding.discard)
         finally:
             for job in batch:
-                self._running.pop(job.id, None)
+                if job not in encoding:
+                    self._running.pop(job.id, None)
             self._wakeup.set()
 
-    async def _run_with_retry(self, batch: list[Job], loop: asyncio.AbstractEventLoop) -> list[JobResult]:
+    async def _encode(self, job: Job, images: list, seconds: float, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            pictures = await asyncio.gather(
+                *(
+                    loop.run_in_executor(self._encoder, self.studio.encode, job.plan, image, seed)
+                    for image, seed in zip(images, job.plan.seeds, strict=False)
+                )
+            )
+            self._finish(job, JobState.DONE, result=self.studio.result(job.plan, list(pictures), seconds))
+        except Exception:
+            log.exception("job %s: encoding failed", job.id)
+            self._finish(job, JobState.FAILED, error=ErrorCode.INTERNAL)
+        finally:
+            self._running.pop(job.id, None)
+            self._wakeup.set()
+
+    async def _run_with_retry(self, batch: list[Job], loop: asyncio.AbstractEventLoop) -> list[tuple[list, float]]:
         try:
             return await self._execute(batch, loop, low_memory=False)
         except OutOfMemory:
             log.warning("out of memory on %d job(s); retrying smaller", len(batch))
             await loop.run_in_executor(self._executor, _free_memory)
         # The retry: one job at a time, and each in low-memory mode (smaller batches, tiled VAE).
-        results = []
+        rendered = []
         for job in batch:
             try:
-                results += await self._execute([job], loop, low_memory=True)
+                rendered += await self._execute([job], loop, low_memory=True)
             except OutOfMemory:
                 await loop.run_in_executor(self._executor, _free_memory)
                 raise OutOfMemoryFailure("out of memory twice") from None
-        return results
+        return rendered
 
-    async def _execute(self, batch: list[Job], loop: asyncio.AbstractEventLoop, low_memory: bool) -> list[JobResult]:
+    async def _execute(
+        self, batch: list[Job], loop: asyncio.AbstractEventLoop, low_memory: bool
+    ) -> list[tuple[list, float]]:
+        """Each job's pictures (not yet encoded) and the seconds of the call."""
+
         def progress(job: Job) -> callable:
             return lambda step, total: loop.call_soon_threadsafe(partial(self._set, job, step=step, total_steps=total))
 
@@ -320,7 +358,9 @@ class Engine:
                     progress(job)(step, total)
 
             hooks = Hooks(on_progress, lambda: all(job.stop.is_set() for job in batch), low_memory)
-        return await loop.run_in_executor(self._executor, self.studio.run, [job.plan for job in batch], hooks)
+        plans = [job.plan for job in batch]
+        images, seconds = await loop.run_in_executor(self._executor, self.studio.render, plans, hooks)
+        return [(pictures, seconds) for pictures in images]
 
     def _timeout(self, job: Job) -> None:
         if job.id in self._running and not job.status.state.finished:

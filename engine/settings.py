@@ -76,6 +76,8 @@ class EngineSettings(BaseSettings):
     batch_max: int = Field(8, ge=1)  # pictures in one pipeline call: two default 4-picture jobs share one
     # An idle worker holds a job this long for others to join, only while other users are active.
     batch_window_ms: int = Field(30, ge=0)
+    # Threads that write the PNGs and previews while the GPU thread starts the next call (Pillow frees the GIL).
+    encode_threads: int = Field(2, ge=1, le=16)
 
     # GPU fast paths, each switchable; engine/perf.py says what each does and when it is skipped.
     sdpa: bool = True  # fused scaled-dot-product attention (False = the classic processor, for comparison)

@@ -149,6 +149,18 @@ class Studio:
 
     # ---- worker thread ------------------------------------------------------------------------------
     def run(self, plans: list[Plan], hooks: Hooks) -> list[JobResult]:
+        """Render and encode in the calling thread (the CLI, the warm-up, tests); the engine's worker renders
+        and hands the encoding to other threads (Engine._encode), so the GPU starts the next call at once."""
+        rendered, seconds = self.render(plans, hooks)
+        results = []
+        for plan, images in zip(plans, rendered, strict=True):
+            # strict=False: an interrupted call returns fewer pictures (or none) than seeds
+            pictures = [self.encode(plan, image, seed) for image, seed in zip(images, plan.seeds, strict=False)]
+            results.append(self.result(plan, pictures, seconds))
+        return results
+
+    def render(self, plans: list[Plan], hooks: Hooks) -> tuple[list[list[Image.Image]], float]:
+        """The GPU work: each plan's pictures (fewer, or none, when interrupted) and the seconds it took."""
         from .modes import RUNNERS
 
         started = time.perf_counter()
@@ -160,27 +172,27 @@ class Studio:
                 pictures = RUNNERS[plans[0].mode](self, plans, hooks)
         except torch.OutOfMemoryError as error:
             raise OutOfMemory(str(error)) from error
-        seconds = time.perf_counter() - started
-        return [self._result(plan, images, seconds) for plan, images in zip(plans, pictures, strict=True)]
+        return pictures, time.perf_counter() - started
 
-    def _result(self, plan: Plan, images: list[Image.Image], seconds: float) -> JobResult:
-        pictures = []
-        for image, seed in zip(images, plan.seeds, strict=False):
-            params = Parameters(
-                prompt=plan.styled_prompt,
-                negative_prompt=plan.negative_prompt,
-                style=plan.style.id,
-                seed=seed,
-                model=self.models.name,
-                steps=plan.steps,
-                guidance=plan.guidance,
-                width=image.width,
-                height=image.height,
-                mode=plan.mode.value,
-                user_prompt=plan.request.prompt,
-            )
-            png, file_format = encode_document(image, params)
-            pictures.append(Picture(png, encode_preview(image), seed, image.width, image.height, file_format))
+    def encode(self, plan: Plan, image: Image.Image, seed: int) -> Picture:
+        """One picture as a PNG with its parameters, plus a JPEG preview; any thread (Pillow frees the GIL)."""
+        params = Parameters(
+            prompt=plan.styled_prompt,
+            negative_prompt=plan.negative_prompt,
+            style=plan.style.id,
+            seed=seed,
+            model=self.models.name,
+            steps=plan.steps,
+            guidance=plan.guidance,
+            width=image.width,
+            height=image.height,
+            mode=plan.mode.value,
+            user_prompt=plan.request.prompt,
+        )
+        png, file_format = encode_document(image, params)
+        return Picture(png, encode_preview(image), seed, image.width, image.height, file_format)
+
+    def result(self, plan: Plan, pictures: list[Picture], seconds: float) -> JobResult:
         return JobResult(
             pictures=tuple(pictures),
             prompt=plan.request.prompt,

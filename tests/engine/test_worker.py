@@ -233,3 +233,52 @@ async def test_closing_refuses_new_jobs_and_lets_the_running_one_finish(studio):
     await closing
     assert (await engine.result(running)).pictures
     assert engine.status(waiting).error == ErrorCode.SHUTTING_DOWN
+
+
+async def test_the_gpu_thread_renders_the_next_job_while_the_last_ones_files_are_written(studio, monkeypatch):
+    """PNG encoding runs on the encoder threads: a slow encode of one user's pictures does not hold the GPU."""
+    import threading
+
+    release = threading.Event()
+    real_encode = studio.encode
+    encoded_by: set[str] = set()
+
+    def slow_for_alice(plan, image, seed):
+        encoded_by.add(threading.current_thread().name)
+        if plan.request.prompt == "alice":
+            assert release.wait(30), "never released"
+        return real_encode(plan, image, seed)
+
+    monkeypatch.setattr(studio, "encode", slow_for_alice)
+    engine = await started(studio)
+    try:
+        alice = await engine.submit("alice", request("alice"))
+        bob = await engine.submit("bob", request("bob"))
+        bob_result = await asyncio.wait_for(engine.result(bob), 20)  # while alice's encode is still blocked
+        assert bob_result.pictures and engine.status(alice).state == JobState.RUNNING
+        release.set()
+        assert (await asyncio.wait_for(engine.result(alice), 60)).pictures
+        assert encoded_by and all(name.startswith("easel-encode") for name in encoded_by)
+    finally:
+        release.set()
+        await engine.close(drain_s=5)
+
+
+async def test_close_waits_for_pictures_being_encoded(studio, monkeypatch):
+    import threading
+    import time
+
+    real_encode = studio.encode
+    encoding = threading.Event()
+
+    def slow(plan, image, seed):
+        encoding.set()
+        time.sleep(0.5)
+        return real_encode(plan, image, seed)
+
+    monkeypatch.setattr(studio, "encode", slow)
+    engine = await started(studio)
+    job = await engine.submit("alice", request())
+    assert await asyncio.to_thread(encoding.wait, 60)  # rendered; its file is being written
+    await engine.close(drain_s=30)
+    assert (await engine.result(job)).pictures
