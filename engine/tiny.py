@@ -148,45 +148,39 @@ def _scheduler():
     return EulerDiscreteScheduler(**_SD_BETAS, steps_offset=1, timestep_spacing="leading")
 
 
-def build_sd15(dst: Path) -> None:
-    from diffusers import StableDiffusionPipeline
+def assemble(unet, vae, text_encoders: list, tokenizer, scheduler):
+    """A pipeline from its parts without safety checker or image encoder: SDXL when given two text encoders.
+    Also what the benchmark's full-size and scaled architectures are put together with."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
+    common = dict(
+        vae=vae, tokenizer=tokenizer, unet=unet, scheduler=scheduler, image_encoder=None, feature_extractor=None
+    )
+    if len(text_encoders) == 2:
+        first, second = text_encoders
+        return StableDiffusionXLPipeline(
+            text_encoder=first,
+            text_encoder_2=second,
+            tokenizer_2=tokenizer,
+            force_zeros_for_empty_prompt=True,
+            **common,
+        )
+    return StableDiffusionPipeline(
+        text_encoder=text_encoders[0], safety_checker=None, requires_safety_checker=False, **common
+    )
+
+
+def build_sd15(dst: Path) -> None:
     _seed(1)
     unet, vae, te = _unet_sd15(), _vae(0.18215, False), _text_encoder()
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=te,
-        tokenizer=clip_tokenizer(),
-        unet=unet,
-        scheduler=_scheduler(),
-        safety_checker=None,
-        feature_extractor=None,
-        image_encoder=None,
-        requires_safety_checker=False,
-    )
-    pipe.save_pretrained(dst)
+    assemble(unet, vae, [te], clip_tokenizer(), _scheduler()).save_pretrained(dst)
 
 
 def build_sdxl(dst: Path) -> None:
-    from diffusers import StableDiffusionXLPipeline
-
     _seed(2)
     unet, vae = _unet_sdxl(), _vae(0.13025, True)
     te, te2 = _text_encoder(), _text_encoder(with_projection=True)
-    tok = clip_tokenizer()
-    pipe = StableDiffusionXLPipeline(
-        vae=vae,
-        text_encoder=te,
-        text_encoder_2=te2,
-        tokenizer=tok,
-        tokenizer_2=tok,
-        unet=unet,
-        scheduler=_scheduler(),
-        image_encoder=None,
-        feature_extractor=None,
-        force_zeros_for_empty_prompt=True,
-    )
-    pipe.save_pretrained(dst)
+    assemble(unet, vae, [te, te2], clip_tokenizer(), _scheduler()).save_pretrained(dst)
 
 
 def _ip_adapter_state(unet, clip_dim: int) -> dict:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from ..tiny import assemble
+
 VERSION = "1"  # bump when a config below changes: cached folders are rebuilt
 SD15_NATIVE = 512
 SDXL_NATIVE = 1024
@@ -81,24 +83,12 @@ def sd15(width: int | None = None, native: int = SD15_NATIVE):
     """SD1.5: UNet (320, 640, 1280, 1280), 3 cross-attention down levels + 1 plain, 8 heads, 2 layers per
     block; VAE (128, 256, 512, 512); CLIP ViT-L text encoder (768 wide, 12 layers). `width` = the first
     UNet level's channels (320 for the real one); the rest scales with it."""
-    from diffusers import StableDiffusionPipeline
-
     w = width or 320
     unet = sd15_unet(width, native)
     vae_channels = (128, 256, 512, 512) if width is None else (w, w, 2 * w, 2 * w)
     vae = _vae(vae_channels, min(32, w), SD15_NATIVE, 0.18215, False)
     encoder, tokenizer = _text_encoder(unet.config.cross_attention_dim, 12, 12 if width is None else 4)
-    return StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=_scheduler(),
-        safety_checker=None,
-        feature_extractor=None,
-        image_encoder=None,
-        requires_safety_checker=False,
-    )
+    return assemble(unet, vae, [encoder], tokenizer, _scheduler())
 
 
 def sd15_unet(width: int | None = None, native: int = SD15_NATIVE):
@@ -122,8 +112,6 @@ def sd15_unet(width: int | None = None, native: int = SD15_NATIVE):
 def sdxl(width: int | None = None, native: int = SDXL_NATIVE):
     """SDXL base: UNet (320, 640, 1280) with 1/2/10 transformer layers, linear projections, text-time
     conditioning; VAE like SD1.5's with force_upcast; CLIP ViT-L + OpenCLIP bigG (1280 wide, 32 layers)."""
-    from diffusers import StableDiffusionXLPipeline
-
     w = width or 320
     full = width is None
     te1_hidden, te2_hidden = _sdxl_text_widths(width)
@@ -132,18 +120,7 @@ def sdxl(width: int | None = None, native: int = SDXL_NATIVE):
     vae = _vae(vae_channels, min(32, w), SDXL_NATIVE, 0.13025, True)
     te1, tokenizer = _text_encoder(te1_hidden, 12, 12 if full else 4)
     te2, _ = _text_encoder(te2_hidden, 32 if full else 4, 20 if full else 4, act="gelu", projection=True)
-    return StableDiffusionXLPipeline(
-        vae=vae,
-        text_encoder=te1,
-        text_encoder_2=te2,
-        tokenizer=tokenizer,
-        tokenizer_2=tokenizer,
-        unet=unet,
-        scheduler=_scheduler(),
-        image_encoder=None,
-        feature_extractor=None,
-        force_zeros_for_empty_prompt=True,
-    )
+    return assemble(unet, vae, [te1, te2], tokenizer, _scheduler())
 
 
 def _sdxl_text_widths(width: int | None) -> tuple[int, int]:
