@@ -79,13 +79,7 @@ class App:
         self.quota = DailyQuota(self.store, settings.daily_quota, exempt=settings.admin_user_ids)
         self.flood = FloodControl(settings.flood_rate_per_min, settings.flood_burst)
         # The workshop submits through the daily quota; /stats asks the engine itself.
-        self.workshop = Workshop(
-            self.bot,
-            Metered(self.engine, self.quota),
-            self.store,
-            self.engine.studio.styles,
-            settings.engine.default_style,
-        )
+        self.workshop = Workshop(self.bot, Metered(self.engine, self.quota), self.store, settings.engine.default_style)
         self.in_flight = InFlight()
         storage, isolation = fsm_storage(settings)
         self.dp = Dispatcher(

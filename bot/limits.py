@@ -11,10 +11,11 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from enum import StrEnum
 
 from engine.api import EngineError, ImageRequest, ImageService, JobResult, JobStatus, Mode
+from engine.styles import Style
 from locales import Texts
 
 from .storage import Store
@@ -118,6 +119,12 @@ class Metered:
 
     def available_modes(self) -> frozenset[Mode]:
         return self.engine.available_modes()
+
+    def styles(self) -> Mapping[str, Style]:
+        return self.engine.styles()
+
+    def can_beautify(self) -> bool:
+        return self.engine.can_beautify()
 
     async def submit(self, user: str, request: ImageRequest) -> str:
         day = self.quota.today()

@@ -33,7 +33,7 @@ def short(prompt: str, limit: int = CAPTION_PROMPT_CHARS) -> str:
 
 
 def draft_screen(
-    texts: Texts, record: JobRecord, styles: Mapping, default_style: str | None
+    texts: Texts, record: JobRecord, styles: Mapping, default_style: str | None, *, offer_beautify: bool
 ) -> tuple[str, InlineKeyboardMarkup]:
     if not record.prompt.strip():
         text = texts("draft-no-prompt")
@@ -49,6 +49,7 @@ def draft_screen(
         record.beautify,
         record.aspect,
         default_style=record.style or default_style,
+        offer_beautify=offer_beautify,
     )
     return text, markup
 
@@ -95,19 +96,33 @@ def results_screen(texts: Texts, record: JobRecord, modes: Collection[str]) -> t
 
 
 def settings_screen(
-    texts: Texts, translator: Translator, user: int, prefs: Prefs, styles: Mapping, default_style: str
+    texts: Texts,
+    translator: Translator,
+    user: int,
+    prefs: Prefs,
+    styles: Mapping,
+    default_style: str,
+    *,
+    offer_beautify: bool,
 ) -> tuple[str, InlineKeyboardMarkup]:
+    """offer_beautify: whether prompt improvement is shown at all (without a prompt LLM a stored "on" means nothing)."""
     style = style_name(texts, styles, prefs.style or default_style)
-    beautify = texts.plain("word-on" if prefs.beautify else "word-off")
     text = texts(
-        "settings-text",
-        language=texts.plain("language-name"),
-        style=style,
-        aspect=prefs.aspect,
-        count=prefs.count,
-        beautify=beautify,
+        "settings-text", language=texts.plain("language-name"), style=style, aspect=prefs.aspect, count=prefs.count
     )
-    markup = settings_keyboard(texts, translator, user, texts.locale, style, prefs.aspect, prefs.count, prefs.beautify)
+    if offer_beautify:
+        text += "\n" + texts("settings-beautify", state=texts.plain("word-on" if prefs.beautify else "word-off"))
+    markup = settings_keyboard(
+        texts,
+        translator,
+        user,
+        texts.locale,
+        style,
+        prefs.aspect,
+        prefs.count,
+        prefs.beautify,
+        offer_beautify=offer_beautify,
+    )
     return text, markup
 
 

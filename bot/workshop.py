@@ -11,7 +11,6 @@ import dataclasses
 import logging
 import time
 import unicodedata
-from collections.abc import Mapping
 
 from aiogram import Bot
 from aiogram.types import Message, ReplyParameters
@@ -85,13 +84,13 @@ class PictureRefused(SourcesMissing):
 
 
 class Workshop:
-    def __init__(self, bot: Bot, engine: ImageService, store: Store, styles: Mapping, default_style: str) -> None:
+    def __init__(self, bot: Bot, engine: ImageService, store: Store, default_style: str) -> None:
         self.bot = bot
         self.engine = engine
         self.store = store
-        self.styles = styles
+        self.styles = engine.styles()
         self.default_style = default_style
-        self.delivery = Delivery(bot, engine, store, styles, self.modes)
+        self.delivery = Delivery(bot, engine, store, self.styles, self.modes)
         self.closing = False  # set on SIGTERM: new requests are told to come back in a minute
         self._decoding = asyncio.Semaphore(DECODES_AT_ONCE)
         self._presses: dict[tuple[int, str], float] = {}
@@ -107,6 +106,10 @@ class Workshop:
 
     def modes(self) -> frozenset[str]:
         return frozenset(mode.value for mode in self.engine.available_modes())
+
+    def can_beautify(self) -> bool:
+        """Whether "✨ improve prompt" is offered: without a prompt LLM a user's "on" is kept but not used."""
+        return self.engine.can_beautify()
 
     # ---- records ------------------------------------------------------------------------------------
     async def draft(self, owner: int, where: Message, prefs: Prefs, prompt: str = "", **fields) -> JobRecord:
@@ -245,7 +248,7 @@ class Workshop:
             aspect=record.aspect if mode in SIZED_MODES else "",
             count=1 if mode in SINGLE_MODES else record.count,
             seed=record.seed,
-            beautify=record.beautify,
+            beautify=record.beautify and self.can_beautify(),
             images=tuple(images),
             weights=tuple(record.weights),
             variation="strong" if record.variation == "strong" else "subtle",

@@ -6,10 +6,12 @@ distributed backend (GPU workers behind Redis) can implement `ImageService` with
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, Protocol
+
+from .styles import Style
 
 Profile = Literal["quality", "fast"]
 ASPECTS: tuple[str, ...] = ("1:1", "3:4", "4:3", "9:16", "16:9", "2:3", "3:2")
@@ -164,6 +166,15 @@ class ImageService(Protocol):
     """What a client (the bot) needs from the engine; an in-process or a distributed backend implements it."""
 
     def available_modes(self) -> frozenset[Mode]: ...
+
+    def styles(self) -> Mapping[str, Style]:
+        """The styles a request may name, by id, in the order to offer them (the default style among them)."""
+        ...
+
+    def can_beautify(self) -> bool:
+        """Whether `ImageRequest.beautify` changes anything: a prompt LLM is configured (else the prompt passes
+        as typed, and a client should not offer the choice)."""
+        ...
 
     async def submit(self, user: str, request: ImageRequest) -> str:
         """Queue a job and return its id; raises QueueFull, ModeUnavailable, BadRequest, BadImage, ShuttingDown."""

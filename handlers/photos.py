@@ -196,7 +196,9 @@ async def _ask_or_show(
 ) -> None:
     """A mode that needs a prompt: the photo's caption, else ask for one."""
     if job.prompt.strip():
-        text, markup = screens.draft_screen(texts, job, workshop.styles, workshop.default_style)
+        text, markup = screens.draft_screen(
+            texts, job, workshop.styles, workshop.default_style, offer_beautify=workshop.can_beautify()
+        )
         sent = await message.answer(text, reply_markup=markup)
         job.message_id = sent.message_id
         await workshop.store.save_job(job)

@@ -22,7 +22,9 @@ router = Router(name="prompt")
 
 
 async def _show_draft(message: Message, record, texts: Texts, workshop: Workshop, cut: bool = False) -> None:
-    text, markup = screens.draft_screen(texts, record, workshop.styles, workshop.default_style)
+    text, markup = screens.draft_screen(
+        texts, record, workshop.styles, workshop.default_style, offer_beautify=workshop.can_beautify()
+    )
     if cut:  # a prompt over the engine's limit is cut, not refused: the user sees what is kept, and why
         text = texts("prompt-cut", limit=MAX_PROMPT_CHARS) + "\n\n" + text
     sent = await message.reply(text, reply_markup=markup)
@@ -97,14 +99,17 @@ async def draft_button(
         return
     if act == "page":
         record.page = _number(value)
-    elif act == "beautify":
+    elif act == "beautify" and workshop.can_beautify():
         record.beautify = not record.beautify
     elif act == "aspect" and value in ASPECT_CHOICES:
         record.aspect = value
     else:
         return  # a stale or forged button: nothing to change
     await store.save_job(record)
-    _, markup = screens.draft_screen(texts, record, workshop.styles, prefs.style or workshop.default_style)
+    default_style = prefs.style or workshop.default_style
+    _, markup = screens.draft_screen(
+        texts, record, workshop.styles, default_style, offer_beautify=workshop.can_beautify()
+    )
     await edit_markup(query.bot, query.message, markup)
 
 

@@ -64,7 +64,7 @@ async def result_button(
         await _ask_for_prompt(message, job, texts("ask-remix-prompt", n=pic), state)
         return
     if act == "restyle":
-        text, markup = screens.draft_screen(texts, job, workshop.styles, None)
+        text, markup = screens.draft_screen(texts, job, workshop.styles, None, offer_beautify=workshop.can_beautify())
         sent = await message.reply(text, reply_markup=markup)
         job.message_id = sent.message_id
         await store.save_job(job)

@@ -25,7 +25,13 @@ async def show_settings(
     message: Message, texts: Texts, prefs: Prefs, translator: Translator, workshop: Workshop, quota: DailyQuota
 ):
     text, markup = screens.settings_screen(
-        texts, translator, message.from_user.id, prefs, workshop.styles, workshop.default_style
+        texts,
+        translator,
+        message.from_user.id,
+        prefs,
+        workshop.styles,
+        workshop.default_style,
+        offer_beautify=workshop.can_beautify(),
     )
     text += await quota_note(texts, quota, message.from_user.id)
     await message.answer(text, reply_markup=markup)
@@ -68,12 +74,14 @@ async def change_setting(
         prefs.aspect = value
     elif act == "count" and value.isdigit() and int(value) in COUNTS:
         prefs.count = int(value)
-    elif act == "beautify":
+    elif act == "beautify" and workshop.can_beautify():
         prefs.beautify = not prefs.beautify
     if act != "back":
         await store.save_prefs(user, prefs)
     await answer(query, texts.plain("settings-saved") if act != "back" else None)
-    text, markup = screens.settings_screen(texts, translator, user, prefs, workshop.styles, workshop.default_style)
+    text, markup = screens.settings_screen(
+        texts, translator, user, prefs, workshop.styles, workshop.default_style, offer_beautify=workshop.can_beautify()
+    )
     text += await quota_note(texts, quota, user)
     await edit_text(query.bot, query.message.chat.id, query.message.message_id, text, markup)
     if act == "lang" and query.message.chat.type == "private":

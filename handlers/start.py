@@ -40,7 +40,9 @@ async def example(
     await answer(query)
     prompt = texts.plain(f"example-{callback_data.n}")
     record = await workshop.draft(query.from_user.id, query.message, prefs, prompt)
-    text, markup = screens.draft_screen(texts, record, workshop.styles, workshop.default_style)
+    text, markup = screens.draft_screen(
+        texts, record, workshop.styles, workshop.default_style, offer_beautify=workshop.can_beautify()
+    )
     sent = await query.message.answer(text, reply_markup=markup)
     record.message_id = sent.message_id
     await workshop.store.save_job(record)

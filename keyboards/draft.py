@@ -25,7 +25,10 @@ def draft_keyboard(
     beautify: bool,
     aspect: str,
     default_style: str | None = None,
+    *,
+    offer_beautify: bool,
 ) -> InlineKeyboardMarkup:
+    """offer_beautify: whether the "✨ improve prompt" toggle is shown (the server has a prompt LLM)."""
     builder = InlineKeyboardBuilder()
     ids, page = page_of(list(styles), page)
     for style_id in ids:
@@ -56,11 +59,13 @@ def draft_keyboard(
                 for choice in ASPECT_CHOICES
             )
         )
-    builder.row(
-        InlineKeyboardButton(
+    close = InlineKeyboardButton(text=texts.plain("btn-close"), callback_data=DraftCb(job=job, act="close").pack())
+    if offer_beautify:
+        toggle = InlineKeyboardButton(
             text=texts.plain("btn-beautify-on" if beautify else "btn-beautify-off"),
             callback_data=DraftCb(job=job, act="beautify").pack(),
-        ),
-        InlineKeyboardButton(text=texts.plain("btn-close"), callback_data=DraftCb(job=job, act="close").pack()),
-    )
+        )
+        builder.row(toggle, close)
+    else:
+        builder.row(close)
     return builder.as_markup()

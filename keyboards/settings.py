@@ -28,7 +28,10 @@ def settings_keyboard(
     aspect: str,
     count: int,
     beautify: bool,
+    *,
+    offer_beautify: bool,
 ) -> InlineKeyboardMarkup:
+    """offer_beautify: whether the "✨ improve prompts" toggle is shown (the server has a prompt LLM)."""
     builder = InlineKeyboardBuilder()
     builder.row(
         *(
@@ -46,8 +49,9 @@ def settings_keyboard(
     builder.row(
         *(_button(marked(texts, texts.plain("btn-count", n=n), n == count), user, "count", str(n)) for n in COUNTS)
     )
-    state = texts.plain("word-on" if beautify else "word-off")
-    builder.row(_button(texts.plain("btn-settings-beautify", state=state), user, "beautify"))
+    if offer_beautify:
+        state = texts.plain("word-on" if beautify else "word-off")
+        builder.row(_button(texts.plain("btn-settings-beautify", state=state), user, "beautify"))
     return builder.as_markup()
 
 

@@ -12,8 +12,8 @@ from aiogram.types import Document, PhotoSize
 from bot import files, screens
 from bot.logs import RedactTokens
 from bot.storage import JobRecord
-from engine.api import JobResult, JobState, JobStatus, Picture
-from engine.styles import load_styles
+from engine.api import JobResult, JobState, JobStatus, Mode, Picture
+from engine.styles import Style, load_styles
 from locales import Translator
 
 TOKEN = "123456789:AAFakeTokenForEaselTests_0123456789ab"
@@ -103,3 +103,38 @@ def test_allow_lists_admit_listed_users_and_chats_only():
     corporate = AccessPolicy(settings, MemoryStore(60))
     assert corporate.allowed(1, 1) and corporate.allowed(9, 9) and corporate.allowed(7, -100)
     assert not corporate.allowed(7, 7) and not corporate.allowed(None, None)
+
+
+class Catalog:
+    """What the bot asks of an ImageService before submitting: its modes, styles and whether it improves prompts."""
+
+    def __init__(self, can_beautify: bool) -> None:
+        self.beautify = can_beautify
+
+    def available_modes(self) -> frozenset[Mode]:
+        return frozenset(Mode)
+
+    def styles(self) -> dict[str, Style]:
+        return load_styles()
+
+    def can_beautify(self) -> bool:
+        return self.beautify
+
+
+def test_improve_prompt_is_offered_and_used_only_where_the_server_has_a_prompt_llm():
+    from bot.storage import MemoryStore, Prefs
+    from bot.workshop import Workshop
+
+    prefs = Prefs(beautify=True)  # chosen while the server had an LLM
+    record = JobRecord(id="x", owner=1, chat_id=1, prompt="a red fox", beautify=True)
+    for can in (True, False):
+        workshop = Workshop(None, Catalog(can), MemoryStore(60), "none")
+        assert workshop.request(record, []).beautify == can, "a stored 'on' is ignored without an LLM"
+        text, markup = screens.settings_screen(
+            texts, Translator("en"), 1, prefs, workshop.styles, "none", offer_beautify=workshop.can_beautify()
+        )
+        labels = [button.text for row in markup.inline_keyboard for button in row]
+        assert ("Improve prompts: on" in text) == can and ("✨ Improve prompts: on" in labels) == can
+        _, markup = screens.draft_screen(texts, record, workshop.styles, "none", offer_beautify=workshop.can_beautify())
+        labels = [button.text for row in markup.inline_keyboard for button in row]
+        assert ("✨ Improve prompt: on" in labels) == can

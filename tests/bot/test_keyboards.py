@@ -34,7 +34,11 @@ def every_keyboard(locale: str) -> list[InlineKeyboardMarkup]:
     boards = [examples_keyboard(texts), in_progress_keyboard(texts, JOB)]
     for mode in ("generate", "restyle", "remix", "photo_prompt"):
         for page in (0, 1, 5):
-            boards.append(draft_keyboard(texts, JOB, mode, catalog, page, True, "16:9", default_style=LONG_ID))
+            boards.append(
+                draft_keyboard(
+                    texts, JOB, mode, catalog, page, True, "16:9", default_style=LONG_ID, offer_beautify=True
+                )
+            )
     for mode in sorted(ALL_MODES):
         for count in (1, 4):
             boards.append(results_keyboard(texts, JOB, mode, count, ALL_MODES, (0.3, 0.7)))
@@ -44,7 +48,9 @@ def every_keyboard(locale: str) -> list[InlineKeyboardMarkup]:
         pick_keyboard(texts, JOB, 4, "remix"),
     ]
     boards += [zoom_keyboard(texts, JOB, 4), photo_keyboard(texts, JOB, ALL_MODES), mix_keyboard(texts, JOB, ALL_MODES)]
-    boards.append(settings_keyboard(texts, translator, USER, locale, "Watercolor", "9:16", 4, True))
+    boards.append(
+        settings_keyboard(texts, translator, USER, locale, "Watercolor", "9:16", 4, True, offer_beautify=True)
+    )
     for page in (0, 1):
         boards.append(default_style_keyboard(texts, USER, catalog, page, LONG_ID))
     return boards
@@ -79,6 +85,20 @@ def test_results_keyboard_hides_what_the_engine_cannot_do():
     rows = [[button.text for button in row] for row in full.inline_keyboard]
     assert rows[0] == ["V1", "V2", "V3", "V4"] and rows[1] == ["4K 1", "4K 2", "4K 3", "4K 4"]
     assert photo_keyboard(texts, JOB, {"generate"}).inline_keyboard == []
+
+
+def test_the_improve_toggle_shows_only_where_the_server_can_improve_prompts():
+    texts = translator["en"]
+
+    def labels(board: InlineKeyboardMarkup) -> list[str]:
+        return [button.text for row in board.inline_keyboard for button in row]
+
+    for offer in (True, False):
+        draft = draft_keyboard(texts, JOB, "generate", styles(), 0, True, "1:1", offer_beautify=offer)
+        settings = settings_keyboard(texts, translator, USER, "en", "Anime", "1:1", 4, True, offer_beautify=offer)
+        assert ("✨ Improve prompt: on" in labels(draft)) == offer
+        assert ("✨ Improve prompts: on" in labels(settings)) == offer
+        assert labels(draft)[-1] == "✖ Close"
 
 
 def test_values_with_colons_survive_the_round_trip():

@@ -55,4 +55,4 @@ def test_the_language_is_the_users_choice_then_telegrams_then_the_default():
     assert translator.resolve(None, "en-GB") == "en"
     assert translator.resolve(None, "de") == "ru"
     assert translator.resolve(None, None) == "ru"
-    assert translator["en"]("prompt-too-long", limit=5) != translator["ru"]("prompt-too-long", limit=5)
+    assert translator["en"]("prompt-cut", limit=5) != translator["ru"]("prompt-cut", limit=5)

@@ -5,7 +5,9 @@ Production code has no fault hooks; this launcher wraps the text-to-image runner
 - "[oom-once]": only on the first attempt, not on the engine's low-memory retry;
 - "[hold=S]": the job, once running, waits S seconds before drawing, and stops waiting when the engine interrupts
   it (its run timeout, a cancel, a shutdown), as a pipeline does between steps: a long job of a known length
-  whatever the machine's speed.
+  whatever the machine's speed;
+- "[hold=shutdown]": the job, once running, waits until the engine starts closing (SIGTERM), then draws: a job that
+  is certain to be running when the shutdown begins, so that the drain must let it finish.
 
     BotProcess(tg, args=("tests/e2e/faulty_bot.py",), env=...)
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,8 +30,15 @@ def install() -> None:
 
     from engine import modes
     from engine.api import Mode
+    from engine.service import Engine
 
     generate = modes.RUNNERS[Mode.GENERATE]
+    close = Engine.close
+    closing = threading.Event()
+
+    async def close_noted(self: Engine, drain_s: float = 60.0) -> None:
+        closing.set()  # the held job's end reaches the loop only after `close` has begun to wait for it
+        await close(self, drain_s)
 
     def generate_or_fail(owner, plans, hooks):
         prompts = " ".join(plan.request.prompt for plan in plans)
@@ -40,9 +50,15 @@ def install() -> None:
             while time.monotonic() < until and not hooks.interrupted():
                 time.sleep(0.05)
             log.info("held (interrupted: %s)", hooks.interrupted())
+        if "[hold=shutdown]" in prompts:
+            log.info("holding until the engine closes")
+            while not closing.is_set() and not hooks.interrupted():
+                time.sleep(0.05)
+            log.info("held until the engine closed (interrupted: %s)", hooks.interrupted())
         return generate(owner, plans, hooks)
 
     modes.RUNNERS[Mode.GENERATE] = generate_or_fail
+    Engine.close = close_noted
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """End-to-end helpers: the real bot process (`python -m bot`, tiny offline models) polling a FakeTelegram.
 
-One bot per test module (it takes seconds to start); each test uses its own user ids. Fixtures and tests
-of a module share the module's event loop, which the fake server and the subprocess need.
+One bot per test module (it takes seconds to start; tests/e2e/conftest.py starts it); each test uses its own user
+ids. Fixtures and tests of a module share the module's event loop, which the fake server and the subprocess need.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 from fakegram import BotMessage, BotProcess, FakeTelegram, FakeUser
+from fakegram.objects import parse_html
 from PIL import Image
+
+from locales import Translator
 
 REPO = Path(__file__).resolve().parents[2]
 # The same tiny-kit cache as tests/conftest.py's engine_cache fixture (needed here at collection time).
@@ -30,6 +33,10 @@ FAST_ENV = {
     "DEFAULT_LOCALE": "en",
     "LOG_LEVEL": "INFO",
 }
+TRANSLATOR = Translator("en")
+PLAIN_BOT = ("-m", "bot")
+# The real bot with engine faults a prompt asks for ("[oom]", "[hold=S]"...): see faulty_bot.py.
+FAULTY_BOT = ("tests/e2e/faulty_bot.py",)
 
 
 @functools.cache
@@ -47,23 +54,32 @@ def needs(*modes: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(bool(missing), reason=f"engine mode(s) not available yet: {', '.join(missing)}")
 
 
-async def start_bot(tg: FakeTelegram, log_path: Path, cache: Path, **env: str) -> BotProcess:
-    proc = BotProcess(tg, env={**FAST_ENV, "ENGINE_CACHE_DIR": str(cache), **env}, log_path=log_path)
-    await proc.start()
-    await proc.wait_ready(timeout=180)
-    return proc
+def fast_env(cache: Path, **env: str) -> dict[str, str]:
+    """A bot's whole environment: FAST_ENV, the tiny kit's cache folder, then `env`."""
+    return {**FAST_ENV, "ENGINE_CACHE_DIR": str(cache), **env}
+
+
+def assert_token_absent(logs: str, token: str) -> None:
+    """The token's secret half appears nowhere (the bot id alone is public: it is in every getMe)."""
+    secret = token.split(":", 1)[1]
+    assert secret not in logs, "the bot token leaked into the log"
+    assert secret[:12] not in logs, "a part of the bot token leaked into the log"
 
 
 async def bot_running(
-    tg: FakeTelegram, tmp_path_factory: pytest.TempPathFactory, cache: Path, **env: str
+    tg: FakeTelegram, tmp_path_factory: pytest.TempPathFactory, env: dict[str, str], args: tuple[str, ...] = PLAIN_BOT
 ) -> AsyncIterator[BotProcess]:
-    """Body of a module's `bot` fixture: started, yielded, stopped; its log printed at the end."""
+    """Body of a module's `bot` fixture: started with the whole `env` (see fast_env), ready, yielded, stopped with
+    SIGTERM at the end of the module (a clean exit, 0); then its whole log is checked for the token and printed."""
     log_path = tmp_path_factory.mktemp("bot") / "bot.log"
-    proc = await start_bot(tg, log_path, cache, **env)
+    proc = BotProcess(tg, env=env, args=args, log_path=log_path)
+    await proc.start()
     try:
+        await proc.wait_ready(timeout=180)
         yield proc
-        code, _ = await proc.terminate(timeout=120)  # SIGTERM at the end of every module: a clean exit
+        code, _ = await proc.terminate(timeout=150)
         assert code == 0, f"the bot exited with {code}"
+        assert_token_absent(proc.logs(), tg.token)
     finally:
         await proc.close()
         print(f"---- {log_path} ----\n{proc.logs()[-20000:]}")
@@ -94,3 +110,38 @@ async def results(user: FakeUser, timeout: float = 90) -> tuple[BotMessage, BotM
     first = album.messages[0]["message_id"]
     assert buttons.message.get("reply_to_message", {}).get("message_id") == first, "buttons must reply to the album"
     return album, buttons
+
+
+def shown(locale: str, key: str, **values) -> str:
+    """The text a user sees for a locale key (the bot speaks HTML; Telegram shows the parsed text)."""
+    return parse_html(TRANSLATOR[locale](key, **values))[0]
+
+
+async def a_prompt_still_works(user: FakeUser, locale: str = "en", album: bool = False) -> None:
+    """After something odd, the user's next prompt gets its style screen (and with `album`, its pictures)."""
+    prompt = "маяк ночью" if locale == "ru" else "a lighthouse at night"
+    await user.send_text(prompt)
+    screen = await user.next_message(lambda m: m.buttons != [])
+    assert screen.text == shown(locale, "draft-generate", prompt=prompt)
+    if album:
+        await user.press(screen, screen.labels[0])
+        pictures, _ = await results(user)
+        assert len(pictures.photos) == 4
+
+
+def is_not_modified(call) -> bool:
+    return "message is not modified" in str(call.response.get("description"))
+
+
+def assert_nothing_failed(tg: FakeTelegram, bot: BotProcess) -> None:
+    """No handler crashed (the generic apology was never sent, no traceback logged) and Telegram refused no reply
+    ("message is not modified" is harmless)."""
+    generic = {TRANSLATOR[locale]("error-internal") for locale in ("en", "ru")}
+    assert not [call for call in tg.calls if call.params.get("text") in generic]
+    refused = [
+        call
+        for call in tg.calls
+        if call.response and not call.ok and call.method != "getUpdates" and not is_not_modified(call)
+    ]
+    assert not [(call.method, call.response.get("description")) for call in refused]
+    assert "Traceback" not in bot.logs()

@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import pytest_asyncio
-from e2e.helpers import FAST_ENV, draw
-from e2e.reliability import assert_token_absent, running_bot
+from e2e.helpers import PLAIN_BOT, assert_token_absent, draw
 from fakegram import BotProcess, FakeTelegram, FakeUser
 from redisproc import RedisServer
 
@@ -19,39 +17,16 @@ ADMIN = 690
 ALLOWED_GROUP = -1009000
 OTHER_GROUP = -1009001
 BURST = 10  # the quota test sends 8 updates within a second when jobs are quick
-PLAIN_BOT = ("-m", "bot")
 DENIED = "only for the company's employees"
-
-
-def settings_env(redis: RedisServer) -> dict[str, str]:
-    return {
-        "REDIS_URL": redis.url,
-        "ALLOWED_USER_IDS": "601,602,603,604",
-        "ALLOWED_CHAT_IDS": str(ALLOWED_GROUP),
-        "ADMIN_USER_IDS": str(ADMIN),
-        "FLOOD_RATE_PER_MIN": "60",
-        "FLOOD_BURST": str(BURST),
-        "DAILY_QUOTA": "2",
-    }
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def tg():
-    async with FakeTelegram() as tg:
-        yield tg
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(tg, tmp_path_factory, engine_cache, redis):
-    async for proc in running_bot(tg, tmp_path_factory, engine_cache, PLAIN_BOT, **settings_env(redis)):
-        yield proc
+BOT_REDIS = True
+BOT_ENV = {
+    "ALLOWED_USER_IDS": "601,602,603,604",
+    "ALLOWED_CHAT_IDS": str(ALLOWED_GROUP),
+    "ADMIN_USER_IDS": str(ADMIN),
+    "FLOOD_RATE_PER_MIN": "60",
+    "FLOOD_BURST": str(BURST),
+    "DAILY_QUOTA": "2",
+}
 
 
 async def reply_to(user: FakeUser, timeout: float = 30) -> str:  # noqa: ASYNC109
@@ -238,12 +213,11 @@ async def test_admins_allow_and_deny_users_and_groups_at_run_time(tg: FakeTelegr
         await client.aclose()
 
 
-async def test_run_time_access_changes_survive_a_restart(tg: FakeTelegram, bot, redis, tmp_path, engine_cache):
+async def test_run_time_access_changes_survive_a_restart(tg: FakeTelegram, bot, bot_env, tmp_path):
     """Last in this module: the module's bot stops; a new one on the same Redis keeps the changes."""
     code, _ = await bot.terminate(timeout=60)
     assert code == 0
-    env = {**FAST_ENV, "ENGINE_CACHE_DIR": str(engine_cache), **settings_env(redis)}
-    again = BotProcess(tg, env=env, args=PLAIN_BOT, log_path=tmp_path / "bot-again.log")
+    again = BotProcess(tg, env=bot_env, args=PLAIN_BOT, log_path=tmp_path / "bot-again.log")
     await again.start()
     try:
         await again.wait_ready(timeout=180)

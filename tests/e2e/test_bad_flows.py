@@ -11,38 +11,16 @@ import itertools
 import time
 
 import pytest
-import pytest_asyncio
-from e2e.helpers import bot_running, engine_modes, needs, results
+from e2e.helpers import TRANSLATOR, a_prompt_still_works, assert_nothing_failed, engine_modes, needs, results, shown
 from fakegram import BotMessage, FakeTelegram, FakeUser
-from fakegram.objects import parse_html
-
-from locales import Translator
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-TRANSLATOR = Translator("en")
 CAP = 3  # ENGINE_MAX_RUNNING_PER_USER + ENGINE_MAX_WAITING_PER_USER (1 + 2, the defaults)
 _user_ids = itertools.count(7001)
 _query_ids = itertools.count(5_000_000_000_000_000_001)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def tg():
-    async with FakeTelegram() as tg:
-        yield tg
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(tg, tmp_path_factory, engine_cache):
-    # Flood control (tests/e2e/test_access_and_limits.py) would stop the bursts of presses made here on purpose.
-    env = {"ENGINE_UPSCALE_LONG_SIDE": "512", "FLOOD_RATE_PER_MIN": "1000", "FLOOD_BURST": "200"}
-    async for proc in bot_running(tg, tmp_path_factory, engine_cache, **env):
-        yield proc
-
-
-def shown(locale: str, key: str, **values) -> str:
-    """The text a user sees for a locale key (the bot speaks HTML; Telegram shows the parsed text)."""
-    return parse_html(TRANSLATOR[locale](key, **values))[0]
+# Flood control (tests/e2e/test_access_and_limits.py) would stop the bursts of presses made here on purpose.
+BOT_ENV = {"ENGINE_UPSCALE_LONG_SIDE": "512", "FLOOD_RATE_PER_MIN": "1000", "FLOOD_BURST": "200"}
 
 
 def user_for(tg: FakeTelegram, locale: str = "en") -> FakeUser:
@@ -52,16 +30,6 @@ def user_for(tg: FakeTelegram, locale: str = "en") -> FakeUser:
 async def style_screen(user: FakeUser, prompt: str) -> BotMessage:
     await user.send_text(prompt)
     return await user.next_message(lambda m: m.buttons != [])
-
-
-async def a_prompt_still_works(user: FakeUser, locale: str = "en", album: bool = False) -> None:
-    prompt = "маяк ночью" if locale == "ru" else "a lighthouse at night"
-    screen = await style_screen(user, prompt)
-    assert screen.text == shown(locale, "draft-generate", prompt=prompt)
-    if album:
-        await user.press(screen, screen.labels[0])
-        pictures, _ = await results(user)
-        assert len(pictures.photos) == 4
 
 
 async def press_data(user: FakeUser, data: str, message: dict | BotMessage | None = None) -> str:
@@ -296,18 +264,6 @@ async def test_made_up_buttons_are_answered_quietly_and_nothing_breaks(tg: FakeT
     await a_prompt_still_works(user, album=True)
 
 
-def is_not_modified(call) -> bool:
-    return "message is not modified" in str(call.response.get("description"))
-
-
 async def test_nothing_failed_inside_the_bot(tg: FakeTelegram, bot):
     """Run last: no handler crashed and no reply was refused by Telegram ("not modified" is harmless)."""
-    generic = {TRANSLATOR[locale]("error-internal") for locale in ("en", "ru")}
-    assert not [call for call in tg.calls if call.params.get("text") in generic]
-    refused = [
-        call
-        for call in tg.calls
-        if call.response and not call.ok and call.method != "getUpdates" and not is_not_modified(call)
-    ]
-    assert not [(call.method, call.response.get("description")) for call in refused]
-    assert "Traceback" not in bot.logs()
+    assert_nothing_failed(tg, bot)

@@ -9,23 +9,19 @@ import io
 import itertools
 
 import pytest
-import pytest_asyncio
 from corpus import Case, cases
-from e2e.helpers import bot_running, decoded, engine_modes, results
+from e2e.helpers import a_prompt_still_works, assert_nothing_failed, decoded, engine_modes, results, shown
 from fakegram import BotMessage, FakeTelegram, FakeUser
-from fakegram.objects import parse_html
 from PIL import Image
 
 import engine.images  # noqa: F401 - registers the HEIF/AVIF codecs the corpus saves with
 from bot.files import clean_picture
 from engine.api import BadImage
-from locales import Translator
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CASES = cases()
 BY_NAME = {case.name: case for case in CASES}
-TRANSLATOR = Translator("en")
 MB = 1024 * 1024
 # Refused from the document's metadata alone, before any download; every other bad file is downloaded, decoded
 # and answered with the message for its engine ErrorCode (error-<code>).
@@ -44,22 +40,7 @@ BAD = [case for case in CASES if case.expect != "ok"]
 FULL_ALBUM_AFTER = {"decompression bomb", "truncated jpeg", "video bytes", "over 20 MB"}
 _user_ids = itertools.count(5001)
 
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def tg():
-    async with FakeTelegram() as tg:
-        yield tg
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(tg, tmp_path_factory, engine_cache):
-    async for proc in bot_running(tg, tmp_path_factory, engine_cache, ENGINE_UPSCALE_LONG_SIDE="512"):
-        yield proc
-
-
-def shown(locale: str, key: str, **values) -> str:
-    """The text a user sees for a locale key (the bot speaks HTML; Telegram shows the parsed text)."""
-    return parse_html(TRANSLATOR[locale](key, **values))[0]
+BOT_ENV = {"ENGINE_UPSCALE_LONG_SIDE": "512"}
 
 
 def expected_answer(case: Case, locale: str) -> str:
@@ -76,17 +57,6 @@ async def send_as_document(user: FakeUser, case: Case) -> dict:
     if case.name == "over 20 MB":  # Telegram tells the size; the bytes themselves would never be downloaded
         return await user.send_document(case.data[:4096], case.file_name, case.mime, declared_size=len(case.data))
     return await user.send_document(case.data, case.file_name, case.mime)
-
-
-async def a_prompt_still_works(user: FakeUser, locale: str, album: bool = False) -> None:
-    prompt = "маяк ночью" if locale == "ru" else "a lighthouse at night"
-    await user.send_text(prompt)
-    screen = await user.next_message(lambda m: m.buttons != [])
-    assert screen.text == shown(locale, "draft-generate", prompt=prompt)
-    if album:
-        await user.press(screen, screen.labels[0])
-        pictures, _ = await results(user)
-        assert len(pictures.photos) == 4
 
 
 def assert_no_metadata(data: bytes) -> Image.Image:
@@ -248,18 +218,6 @@ async def test_a_photo_over_20_mb_in_every_size_is_refused_before_download(tg: F
     await a_prompt_still_works(user, "en")
 
 
-def is_not_modified(call) -> bool:
-    return "message is not modified" in str(call.response.get("description"))
-
-
 async def test_nothing_failed_inside_the_bot(tg: FakeTelegram, bot):
     """Run last: no handler crashed (the generic apology was never sent) and no reply was refused by Telegram."""
-    generic = {TRANSLATOR[locale]("error-internal") for locale in ("en", "ru")}
-    assert not [call for call in tg.calls if call.params.get("text") in generic]
-    refused = [
-        call
-        for call in tg.calls
-        if call.response and not call.ok and call.method != "getUpdates" and not is_not_modified(call)
-    ]
-    assert not [(call.method, call.response.get("description")) for call in refused]
-    assert "Traceback" not in bot.logs()
+    assert_nothing_failed(tg, bot)

@@ -1,6 +1,8 @@
 """Cancel a request while it waits or runs; SIGTERM lets the running one finish, then the bot exits cleanly.
 
-This module's bot takes 30 denoising steps a picture, so a request is still running while the user acts.
+This module's bot is tests/e2e/faulty_bot.py, so that a request is still running when the user acts, whatever the
+machine's speed: "[hold=600]" in a prompt keeps its job running until it is cancelled (or the engine's run timeout,
+180 s, ends it: long after these tests would fail), "[hold=shutdown]" until the bot's shutdown has begun.
 """
 
 from __future__ import annotations
@@ -9,38 +11,19 @@ import asyncio
 import itertools
 
 import pytest
-import pytest_asyncio
-from e2e.helpers import bot_running, results
+from e2e.helpers import FAULTY_BOT, results
+from e2e.reliability import start_request
 from fakegram import FakeTelegram, FakeUser
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 DRAIN_S = 60
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def tg():
-    async with FakeTelegram() as tg:
-        yield tg
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(tg, tmp_path_factory, engine_cache):
-    env = {"ENGINE_QUALITY_STEPS": "120", "SHUTDOWN_DRAIN_S": str(DRAIN_S)}
-    async for proc in bot_running(tg, tmp_path_factory, engine_cache, **env):
-        yield proc
-
-
-async def start_request(user: FakeUser, prompt: str, until: str):
-    """Write a prompt, tap a style; returns the status message once its text shows `until`."""
-    await user.send_text(prompt)
-    screen = await user.next_message()
-    await user.press(screen, "No style")
-    return await user.next_edit(lambda m: m.message_id == screen.message_id and until in (m.text or ""))
+BOT_ARGS = FAULTY_BOT
+BOT_ENV = {"SHUTDOWN_DRAIN_S": str(DRAIN_S)}
 
 
 async def test_cancel_while_waiting_and_while_running(tg: FakeTelegram, bot):
     user = FakeUser(tg, 501)
-    running = await start_request(user, "a slow sunrise", until="Drawing")
+    running = await start_request(user, "a slow sunrise [hold=600]", until="Drawing")
     waiting = await start_request(user, "a second sunrise", until="in line")
     assert waiting.labels == ["✖ Cancel"]
 
@@ -59,7 +42,7 @@ async def test_cancel_while_waiting_and_while_running(tg: FakeTelegram, bot):
 async def test_a_full_line_is_refused_at_once_and_cancel_clears_it(tg: FakeTelegram, bot):
     """At most 1 running + 2 waiting per user (ENGINE_MAX_*_PER_USER); the next one hears so at once."""
     user = FakeUser(tg, 505)
-    await start_request(user, "first", until="Drawing")
+    await start_request(user, "first [hold=600]", until="Drawing")
     for prompt in ("second", "third"):
         await start_request(user, prompt, until="in line")
     await user.send_text("fourth")
@@ -75,7 +58,7 @@ async def test_a_full_line_is_refused_at_once_and_cancel_clears_it(tg: FakeTeleg
 
 async def test_sigterm_delivers_the_running_job_and_exits_cleanly(tg: FakeTelegram, bot):
     drawing, queued, late = FakeUser(tg, 502), FakeUser(tg, 503), FakeUser(tg, 504)
-    status = await start_request(drawing, "a lighthouse at night", until="Drawing")
+    status = await start_request(drawing, "a lighthouse at night [hold=shutdown]", until="Drawing")
     waiting = await start_request(queued, "a harbour at dawn", until="in line")
 
     stopping = asyncio.create_task(bot.terminate(timeout=DRAIN_S + 60))
@@ -92,6 +75,8 @@ async def test_sigterm_delivers_the_running_job_and_exits_cleanly(tg: FakeTelegr
 
     code, elapsed = await stopping
     assert code == 0 and elapsed < DRAIN_S
-    assert "stopped cleanly" in bot.logs()
+    logs = bot.logs()
+    assert "held until the engine closed (interrupted: False)" in logs, "the job was running when the shutdown began"
+    assert "stopped cleanly" in logs
     unread = any(u.get("message", {}).get("message_id") == update["message_id"] for u in tg.updates)
     assert unread or late.sent_to_me(), "a message during shutdown is kept for the next start, or answered"

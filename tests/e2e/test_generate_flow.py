@@ -6,23 +6,10 @@ import asyncio
 import re
 
 import pytest
-import pytest_asyncio
-from e2e.helpers import bot_running, decoded, draw, needs, results, sizes
+from e2e.helpers import decoded, draw, needs, results, sizes
 from fakegram import NOT_MODIFIED, QUERY_TOO_OLD, FakeTelegram, FakeUser
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def tg():
-    async with FakeTelegram() as tg:
-        yield tg
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(tg, tmp_path_factory, engine_cache):
-    async for proc in bot_running(tg, tmp_path_factory, engine_cache):
-        yield proc
 
 
 def seeds_of(caption: str) -> list[int]:

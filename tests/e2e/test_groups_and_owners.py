@@ -6,32 +6,12 @@ This module's bot keeps FSM state and job records in a real Redis (REDIS_URL), a
 from __future__ import annotations
 
 import pytest
-import pytest_asyncio
-from e2e.helpers import bot_running, results
+from e2e.helpers import results
 from fakegram import FakeTelegram, FakeUser
-from redisproc import RedisServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 GROUP = -1001234567890
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def tg():
-    async with FakeTelegram() as tg:
-        yield tg
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(tg, tmp_path_factory, engine_cache, redis):
-    async for proc in bot_running(tg, tmp_path_factory, engine_cache, REDIS_URL=redis.url):
-        yield proc
+BOT_REDIS = True
 
 
 def members(tg: FakeTelegram, *ids: int) -> list[FakeUser]:

@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import pytest_asyncio
-from e2e.helpers import bot_running, engine_modes, needs, results, sizes
+from e2e.helpers import engine_modes, needs, results, sizes
 from fakegram import FakeTelegram, FakeUser
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 PHOTO_MODES = {"reimagine", "vary", "remix", "photo_prompt", "upscale", "mix"}
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def tg():
-    async with FakeTelegram() as tg:
-        yield tg
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(tg, tmp_path_factory, engine_cache):
-    async for proc in bot_running(tg, tmp_path_factory, engine_cache):
-        yield proc
 
 
 async def test_one_photo_gets_the_choices_the_server_can_do(tg: FakeTelegram, bot, sample_bytes):

@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import pytest_asyncio
-from e2e.helpers import bot_running, decoded, results, sizes
+from e2e.helpers import decoded, results, sizes
 from fakegram import FakeTelegram, FakeUser
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def tg():
-    async with FakeTelegram() as tg:
-        yield tg
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(tg, tmp_path_factory, engine_cache):
-    async for proc in bot_running(tg, tmp_path_factory, engine_cache, DEFAULT_LOCALE="ru"):
-        yield proc
+BOT_ENV = {"DEFAULT_LOCALE": "ru"}
 
 
 async def test_switching_language_switches_every_text(tg: FakeTelegram, bot):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import aiohttp
-from e2e.helpers import FAST_ENV
 from fakegram import BotProcess, FakeTelegram, FakeUser
 from fakegram import fixtures as fakegram_fixtures
 from redisproc import free_port
@@ -13,12 +12,11 @@ fake_tg = fakegram_fixtures.fake_tg
 SECRET = "webhook-secret-for-tests"
 
 
-async def test_webhook_verifies_the_secret_token_and_answers(fake_tg: FakeTelegram, engine_cache, tmp_path):
+async def test_webhook_verifies_the_secret_token_and_answers(fake_tg: FakeTelegram, bot_env, tmp_path):
     tg, port = fake_tg, free_port()
     url = f"http://127.0.0.1:{port}/tg-hook"
     env = {
-        **FAST_ENV,
-        "ENGINE_CACHE_DIR": str(engine_cache),
+        **bot_env,
         "WEBHOOK_URL": url,
         "WEBHOOK_HOST": "127.0.0.1",
         "WEBHOOK_PORT": str(port),
