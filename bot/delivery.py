@@ -1,5 +1,5 @@
-"""Follows a job from the queue to the chat: a status message with its place in line and progress
-(at most about one edit a second), then the album and a message with buttons replying to it.
+"""Follows a job from the queue to the chat: a status message with its place in line and progress (edited
+sparingly, see pacing.py), then the album and a message with buttons replying to it.
 
 Each job is followed by its own task; `drain` lets a shutdown wait for the deliveries in flight.
 """
@@ -13,19 +13,18 @@ import time
 from collections.abc import Callable, Collection, Mapping
 
 from aiogram import Bot
-from aiogram.types import BufferedInputFile, InputMediaPhoto, Message, ReplyParameters
-from aiogram.utils.chat_action import ChatActionSender
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, InputMediaPhoto, Message, ReplyParameters
 
 from engine.api import ErrorCode, ImageService, JobResult, JobState, JobStatus, Picture
 from keyboards.jobs import in_progress_keyboard
 from locales import Texts
 
 from . import screens
-from .storage import JobRecord, Shot, Store
-from .telegram import delete, edit_text, retrying
+from .pacing import StatusPacer
+from .storage import JobRecord, Shot, Store, storage_down
+from .telegram import Edit, chat_action, delete, edit_once, edit_text, retrying
 
 log = logging.getLogger(__name__)
-EDIT_INTERVAL_S = 1.0  # Telegram allows about one message a second per chat
 
 
 class Delivery:
@@ -39,6 +38,7 @@ class Delivery:
         self.modes = modes
         self._tasks: dict[str, asyncio.Task] = {}
         self._owners: dict[str, int] = {}  # engine job id -> user
+        self.pacer = StatusPacer()  # one for every status message of every chat
 
     # ---- bookkeeping --------------------------------------------------------------------------------
     def follow(self, record: JobRecord, texts: Texts, shown: str) -> None:
@@ -93,7 +93,8 @@ class Delivery:
                 await self.store.save_job(record)
 
     async def _watch(self, record: JobRecord, texts: Texts, shown: str) -> JobStatus:
-        """Edit the status message as the job moves; return its final status."""
+        """Edit the status message as the job moves, when its text changes and pacing allows; return the job's
+        final status."""
         latest: JobStatus | None = None
         changed = asyncio.Event()
 
@@ -108,19 +109,19 @@ class Delivery:
         last_edit = time.monotonic()  # the status message was just written by Workshop.start
         try:
             while not consumer.done():
-                text = screens.status_text(texts, latest) if latest and not latest.state.finished else shown
-                if text != shown:
-                    pause = EDIT_INTERVAL_S - (time.monotonic() - last_edit)
-                    if pause > 0:  # at most one edit per interval; the job finishing ends the pause
-                        await asyncio.wait({consumer}, timeout=pause)
-                        continue
-                    shown, last_edit = text, time.monotonic()
-                    await edit_text(self.bot, record.chat_id, record.message_id, text, keyboard)
-                    continue
                 changed.clear()
-                waiter = asyncio.create_task(changed.wait())
-                await asyncio.wait({consumer, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
+                status, pause = latest, None  # None: nothing to show until the job moves
+                if status is not None and not status.state.finished:
+                    text = screens.status_text(texts, status)
+                    if text != shown:
+                        pause = self.pacer.wait_s(record.chat_id, status, last_edit)
+                        if pause <= 0:
+                            last_edit = time.monotonic()
+                            if await self._edit_status(record, text, keyboard):
+                                shown = text
+                            continue
+                # The job finishing ends any pause at once: a delivery never waits for a status edit.
+                await _until_moved(consumer, changed, pause)
             await consumer
         finally:
             consumer.cancel()
@@ -129,22 +130,25 @@ class Delivery:
             return JobStatus(record.engine_job, str(record.owner), JobState.FAILED, error=ErrorCode.UNKNOWN_JOB)
         return final
 
+    async def _edit_status(self, record: JobRecord, text: str, keyboard: InlineKeyboardMarkup) -> bool:
+        outcome, retry_after = await edit_once(self.bot, record.chat_id, record.message_id, text, keyboard)
+        if outcome == Edit.FLOOD:
+            self.pacer.flooded(retry_after)
+        return outcome == Edit.DONE
+
     async def _deliver(self, record: JobRecord, result: JobResult, texts: Texts) -> None:
         record.result_style = result.style
         record.pictures = [Shot(p.seed, p.width, p.height, p.file_format) for p in result.pictures]
         record.state = "done"  # saved before the buttons appear: a quick press must find it done
-        if record.mode != "upscale":  # a 4K file is sent, not kept: nothing is made from it here
-            for n, picture in enumerate(result.pictures, start=1):
-                await self.store.put_blob(record.id, f"pic{n}", picture.png)
-        await self.store.save_job(record)
+        stored = await self._store_result(record, result)
         thread = record.thread_id
         started = time.monotonic()
-        async with ChatActionSender.upload_photo(bot=self.bot, chat_id=record.chat_id, message_thread_id=thread):
+        async with chat_action(self.bot, record.chat_id, "upload_photo", thread):
             if record.mode == "upscale":
                 await self._send_file(record, result.pictures[0], texts)
             else:
                 first = await self._send_album(record, result, texts)
-                text, markup = screens.results_screen(texts, record, self.modes())
+                text, markup = self._under_album(texts, record, stored)
                 await retrying(
                     lambda: self.bot.send_message(
                         record.chat_id,
@@ -159,6 +163,28 @@ class Delivery:
         log.info(
             "job %s delivered: %d picture(s) in %.1f s", record.id, len(result.pictures), time.monotonic() - started
         )
+
+    def _under_album(self, texts: Texts, record: JobRecord, stored: bool) -> tuple[str, InlineKeyboardMarkup | None]:
+        """The buttons, or, when the record could not be stored, a note instead: its buttons would only say
+        "too old"."""
+        if stored:
+            return screens.results_screen(texts, record, self.modes())
+        return texts("results-unsaved"), None
+
+    async def _store_result(self, record: JobRecord, result: JobResult) -> bool:
+        """Keep the record and its pictures for the buttons; False if storage failed (the pictures go out anyway)."""
+        try:
+            if record.mode != "upscale":  # a 4K file is sent, not kept: nothing is made from it here
+                for n, picture in enumerate(result.pictures, start=1):
+                    await self.store.put_blob(record.id, f"pic{n}", picture.png)
+            await self.store.save_job(record)
+        except Exception as error:
+            if not storage_down(error):
+                log.exception("job %s: the result could not be stored", record.id)
+            else:
+                log.warning("job %s: storage is not answering (%s); delivered without buttons", record.id, error)
+            return False
+        return True
 
     async def _send_album(self, record: JobRecord, result: JobResult, texts: Texts) -> Message:
         caption = screens.caption(texts, record, result, self.styles)
@@ -202,3 +228,12 @@ class Delivery:
 
 def _photo(picture: Picture) -> BufferedInputFile:
     return BufferedInputFile(picture.preview, filename=f"easel-{picture.seed}.jpg")
+
+
+async def _until_moved(consumer: asyncio.Task, changed: asyncio.Event, timeout: float | None) -> None:  # noqa: ASYNC109
+    """Wait until the job moves (`changed`), its events end (`consumer`), or `timeout` seconds pass."""
+    moved = asyncio.create_task(changed.wait())
+    try:
+        await asyncio.wait({consumer, moved}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        moved.cancel()

@@ -11,27 +11,15 @@ import asyncio
 import time
 
 import pytest
-import pytest_asyncio
-from e2e.helpers import draw, results
-from e2e.reliability import running_bot, sent_ok, start_request
+from e2e.helpers import FAULTY_BOT, draw, results
+from e2e.reliability import sent_ok, start_request
 from fakegram import NOT_MODIFIED, FakeTelegram, FakeUser
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 RUN_TIMEOUT_S = 20
 DRAIN_S = 60
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def tg():
-    async with FakeTelegram() as tg:
-        yield tg
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(tg, tmp_path_factory, engine_cache):
-    env = {"LOG_LEVEL": "DEBUG", "ENGINE_RUN_TIMEOUT_S": str(RUN_TIMEOUT_S), "SHUTDOWN_DRAIN_S": str(DRAIN_S)}
-    async for proc in running_bot(tg, tmp_path_factory, engine_cache, **env):
-        yield proc
+BOT_ARGS = FAULTY_BOT
+BOT_ENV = {"LOG_LEVEL": "DEBUG", "ENGINE_RUN_TIMEOUT_S": str(RUN_TIMEOUT_S), "SHUTDOWN_DRAIN_S": str(DRAIN_S)}
 
 
 def to(user: FakeUser):
@@ -65,6 +53,22 @@ async def test_dropped_connections_and_server_errors_are_retried_without_duplica
     assert len([c for c in sent_ok(tg, "sendMessage", user.chat_id) if "What next" in c.params["text"]]) == 1
     status_id = album.call.index  # the status message is deleted after the album, despite the dropped call
     await tg.wait_for("deleteMessage", lambda c: c.ok and to(user)(c.params), after=status_id)
+
+
+async def test_chat_actions_refused_with_429_are_skipped_quietly_and_the_album_arrives(tg: FakeTelegram, bot):
+    user = FakeUser(tg, 705)
+    before = len(bot.logs())
+    refused = tg.fail_next("sendChatAction", 429, retry_after=30, times=20, when=to(user))
+    album, buttons = await draw(user, "a kite over the dunes")
+    assert len(album.photos) == 4 and "4K" in " ".join(buttons.labels)
+    assert refused.hits, "the chat action was tried"
+    # The hint is over once the status message goes; one more round trip lets a leaked task be reported.
+    await tg.wait_for("deleteMessage", lambda c: c.ok and to(user)(c.params), after=album.call.index)
+    await user.send_command("/help")
+    await user.next_message(lambda m: "How it works" in (m.text or ""))
+    logs = bot.logs()[before:]
+    assert "Task exception was never retrieved" not in logs and "Traceback" not in logs, logs[-3000:]
+    assert [c.status for c in tg.calls_of("sendMediaGroup", user.chat_id)] == [200], "sent once, not delayed"
 
 
 async def test_not_modified_and_query_too_old_change_nothing_for_the_user(tg: FakeTelegram, bot):

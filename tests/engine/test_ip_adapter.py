@@ -14,6 +14,7 @@ import weakref
 
 import numpy as np
 import pytest
+import torch
 
 from engine import perf
 from engine.api import ImageRequest, Mode
@@ -120,3 +121,23 @@ def test_fused_qkv_is_no_longer_blocked_by_the_ip_adapter(engine_cache, cat):
 def test_a_missing_adapter_file_is_a_start_up_error_even_when_loaded_on_use(engine_cache):
     with pytest.raises(FileNotFoundError, match="nope"):
         make(engine_cache, ip_adapter_weight="models/nope.safetensors")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the host placement is for GPU hosts")
+def test_moving_to_the_gpu_for_a_call_keeps_the_host_copies_and_frees_the_device_ones():
+    """The GPU host's offload (`host` placement): the tensors go over for the call and afterwards point at the
+    very same host memory again (no copy back), and the GPU copies are freed."""
+    from engine.ip_adapter import _move, _restore
+
+    layer = torch.nn.Linear(256, 256)
+    layer.register_buffer("extra", torch.ones(2))
+    tensors = lambda: (layer.weight, layer.bias, layer.extra)  # noqa: E731
+    before = [(t.data_ptr(), t.clone()) for t in tensors()]
+    held = torch.cuda.memory_allocated()
+    saved = _move([layer], torch.device("cuda"))
+    assert {t.device.type for t in tensors()} == {"cuda"} and torch.cuda.memory_allocated() > held
+    _restore(saved)
+    del saved
+    assert torch.cuda.memory_allocated() == held
+    for tensor, (pointer, value) in zip(tensors(), before, strict=True):
+        assert tensor.device.type == "cpu" and tensor.data_ptr() == pointer and torch.equal(tensor, value)
