@@ -16,7 +16,6 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import partial
 
 from .api import (
     ErrorCode,
@@ -38,6 +37,7 @@ from .styles import Style
 log = logging.getLogger(__name__)
 FINISHED_KEEP_S = 600  # finished jobs stay queryable this long
 ACTIVE_USER_S = 30.0  # a user who submitted this recently may send more: worth a gather window
+PROGRESS_EVERY_S = 0.25  # step reports to the event loop: the first, the last, and at most four a second between
 
 
 @dataclass(eq=False)
@@ -344,23 +344,27 @@ class Engine:
         self, batch: list[Job], loop: asyncio.AbstractEventLoop, low_memory: bool
     ) -> list[tuple[list, float]]:
         """Each job's pictures (not yet encoded) and the seconds of the call."""
+        last_report = 0.0
 
-        def progress(job: Job) -> callable:
-            return lambda step, total: loop.call_soon_threadsafe(partial(self._set, job, step=step, total_steps=total))
+        def on_progress(step: int, total: int) -> None:
+            # Each report wakes the event loop, whose thread then competes with this one for the GIL while
+            # the pipeline's Python loop drives the device: a few reports a second, not one per step.
+            nonlocal last_report
+            now = time.monotonic()
+            if 1 < step < total and now - last_report < PROGRESS_EVERY_S:
+                return
+            last_report = now
+            loop.call_soon_threadsafe(self._progress, batch, step, total)
 
-        if len(batch) == 1:
-            job = batch[0]
-            hooks = Hooks(progress(job), job.stop.is_set, low_memory)
-        else:
-            # One call serves several users: it stops only if all of them cancelled.
-            def on_progress(step: int, total: int) -> None:
-                for job in batch:
-                    progress(job)(step, total)
-
-            hooks = Hooks(on_progress, lambda: all(job.stop.is_set() for job in batch), low_memory)
+        # One call may serve several users: it stops only if all of them cancelled.
+        hooks = Hooks(on_progress, lambda: all(job.stop.is_set() for job in batch), low_memory)
         plans = [job.plan for job in batch]
         images, seconds = await loop.run_in_executor(self._executor, self.studio.render, plans, hooks)
         return [(pictures, seconds) for pictures in images]
+
+    def _progress(self, batch: list[Job], step: int, total: int) -> None:
+        for job in batch:
+            self._set(job, step=step, total_steps=total)
 
     def _timeout(self, job: Job) -> None:
         if job.id in self._running and not job.status.state.finished:

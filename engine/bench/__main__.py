@@ -91,7 +91,7 @@ def plan(device: str, quick: bool, cache: Path, parts: set[int]) -> dict:
         cases["throughput"] = throughput
         if 3 in parts:
             cases["memory"] = (small, ensure_extras(cache, "sd15", width))
-        cases["repeats"] = {"overhead": 3 if quick else 9}
+        cases["repeats"] = {"overhead": 3 if quick else 15}
         cases["users"], cases["jobs"] = 4, 2
         return cases
     sd15 = once(lambda: str(ensure(cache, "sd15", None, device="cuda")))

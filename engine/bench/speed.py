@@ -128,6 +128,14 @@ def _timed(fn, device: str) -> dict[str, float]:
     return watch.read()
 
 
+async def _timed_in_thread(fn, device: str) -> dict[str, float]:
+    """A direct call as a bot would make it: off the event loop, on a thread of its own (a blocking call on the
+    loop would freeze every chat). Same footing as the engine's worker thread."""
+    watch = Stopwatch(device)
+    await asyncio.to_thread(fn)
+    return watch.read()
+
+
 def _paired(numerators: list[dict], denominators: list[dict], clock: str) -> float:
     """Median of the ratios of runs made next to each other: load that comes and goes on a shared machine
     hits a pair alike, where a ratio of medians would mix calm and busy moments."""
@@ -161,7 +169,9 @@ async def overhead(case: Case, device: str, reps: int, log) -> dict:
                     engine_runs.append(times)
                     studio_s.append(result.seconds)
                 else:
-                    direct_runs.append(_timed(lambda: direct_call(pipe, case, [req.prompt], [req.seed]), device))
+                    direct_runs.append(
+                        await _timed_in_thread(lambda: direct_call(pipe, case, [req.prompt], [req.seed]), device)
+                    )
             log(
                 f"  {case.label} overhead {rep + 1}/{reps}: engine {engine_runs[-1]['wall']:.3f} s "
                 f"(cpu {engine_runs[-1]['cpu']:.3f}), direct {direct_runs[-1]['wall']:.3f} s "

@@ -282,3 +282,23 @@ async def test_close_waits_for_pictures_being_encoded(studio, monkeypatch):
     assert await asyncio.to_thread(encoding.wait, 60)  # rendered; its file is being written
     await engine.close(drain_s=30)
     assert (await engine.result(job)).pictures
+
+
+async def test_progress_is_reported_a_few_times_a_second_not_every_step(studio):
+    """Each report wakes the event loop (and contends for the GIL with the pipeline's loop): the first step, the
+    last, and at most one per PROGRESS_EVERY_S between them."""
+    import time
+
+    from engine.service import PROGRESS_EVERY_S
+
+    engine = await started(studio)
+    try:
+        job_id = await engine.submit("a", request(steps=80))
+        started_at = time.monotonic()
+        steps = [s.step async for s in engine.events(job_id) if s.state == JobState.RUNNING and s.step]
+        elapsed = time.monotonic() - started_at
+        assert steps[0] == 1 and steps[-1] == 80 and steps == sorted(set(steps))
+        assert len(steps) <= 2 + elapsed / PROGRESS_EVERY_S + 1, (len(steps), elapsed)
+        assert len(steps) < 80
+    finally:
+        await engine.close(drain_s=0)
