@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.bench.architectures import ensure
+from bench.architectures import ensure
 from engine.settings import DEFAULT_CACHE
 
 

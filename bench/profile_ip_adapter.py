@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.bench.architectures import ensure, ensure_extras
+from bench.architectures import ensure, ensure_extras
 from engine.settings import DEFAULT_CACHE, EngineSettings
 
 

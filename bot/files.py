@@ -11,7 +11,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import Document, PhotoSize
 
-from engine.images import decode_image, read_parameters  # PIL only: no torch in the bot's handlers
+from engine import clean_picture  # noqa: F401 - the check on arrival, re-exported (PIL only: no torch here)
 
 from .telegram import retrying
 
@@ -22,9 +22,6 @@ IMAGE_SUFFIXES = (
 )  # fmt: skip
 UNTYPED = {"", "application/octet-stream"}
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv", ".3gp")
-# A clean copy of a big photo is kept as JPEG (PNG of 40 MP is slow and huge); small ones stay lossless.
-LOSSLESS_PIXELS = 4_000_000
-JPEG_QUALITY = 95
 
 
 class TooLarge(Exception):
@@ -54,21 +51,6 @@ def document_verdict(document: Document) -> str:
     if mime.startswith("video/") or name.endswith(VIDEO_SUFFIXES):
         return "video"
     return "ok" if mime in UNTYPED else "not_image"
-
-
-def clean_picture(data: bytes) -> bytes:
-    """The user's file as the picture to keep: decoded with the engine's bounds (raises engine BadImage), then
-    re-encoded without metadata, so that EXIF (GPS!) is never stored nor sent on. A picture of ours is kept as
-    it is: its embedded generation parameters are what a follow-up request reads back (and it has no EXIF)."""
-    image = decode_image(data)
-    if read_parameters(data) is not None:
-        return data
-    out = io.BytesIO()
-    if image.width * image.height <= LOSSLESS_PIXELS:
-        image.save(out, format="PNG", compress_level=1)
-    else:
-        image.save(out, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
-    return out.getvalue()
 
 
 async def download(bot: Bot, file_id: str) -> bytes:

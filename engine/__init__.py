@@ -2,6 +2,7 @@
 
 from .api import (
     ASPECTS,
+    MODES,
     BadImage,
     BadRequest,
     EngineError,
@@ -14,15 +15,19 @@ from .api import (
     JobState,
     JobStatus,
     Mode,
+    ModeFacts,
     ModeUnavailable,
     Picture,
     QueueFull,
     ShuttingDown,
+    one_line,
 )
+from .images import clean_picture  # PIL only: a client checks pictures on arrival without torch
 from .settings import EngineSettings
 
 __all__ = [
     "ASPECTS",
+    "MODES",
     "BadImage",
     "BadRequest",
     "EngineError",
@@ -36,8 +41,11 @@ __all__ = [
     "JobState",
     "JobStatus",
     "Mode",
+    "ModeFacts",
     "ModeUnavailable",
     "Picture",
     "QueueFull",
     "ShuttingDown",
+    "clean_picture",
+    "one_line",
 ]

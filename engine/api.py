@@ -19,6 +19,11 @@ MAX_COUNT = 4
 MAX_PROMPT_CHARS = 1000
 
 
+def one_line(text: str) -> str:
+    """The one whitespace normalisation of prompts, shared by the engine and its clients: one line, single spaces."""
+    return " ".join(text.split())
+
+
 class Mode(StrEnum):
     GENERATE = "generate"  # text -> pictures
     VARY = "vary"  # a picture -> pictures like it (img2img, subtle or strong), same prompt and style
@@ -31,14 +36,42 @@ class Mode(StrEnum):
     ZOOM = "zoom"  # extend a picture to another aspect ratio (outpainting)
 
 
+@dataclass(frozen=True)
+class ModeFacts:
+    """What a client and the engine both need to know about a mode; MODES holds one row per mode."""
+
+    sources: tuple[int, int]  # how many source pictures it takes (least, most)
+    aspect: bool  # the request's aspect sets the size (else the size follows the first source picture)
+    single: bool = False  # one picture per request, whatever `count` says
+    as_file: bool = False  # the picture is delivered as a file (full size, not recompressed), not as a photo
+
+    @property
+    def aspect_from_user(self) -> bool:
+        """The user picks the aspect before it starts: the mode draws from text alone."""
+        return self.aspect and self.sources[1] == 0
+
+
+MODES: Mapping[Mode, ModeFacts] = {
+    Mode.GENERATE: ModeFacts(sources=(0, 0), aspect=True),
+    Mode.VARY: ModeFacts(sources=(1, 1), aspect=False),
+    Mode.RESTYLE: ModeFacts(sources=(0, 1), aspect=True),  # 0: drawn again from the picture's prompt and seed
+    Mode.REIMAGINE: ModeFacts(sources=(1, 1), aspect=False),
+    Mode.MIX: ModeFacts(sources=(2, 4), aspect=True),
+    Mode.REMIX: ModeFacts(sources=(1, 1), aspect=False),
+    Mode.PHOTO_PROMPT: ModeFacts(sources=(1, 1), aspect=False),
+    Mode.UPSCALE: ModeFacts(sources=(1, 1), aspect=False, single=True, as_file=True),
+    Mode.ZOOM: ModeFacts(sources=(1, 1), aspect=True),  # the aspect to extend the picture to
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class ImageRequest:
     mode: Mode = Mode.GENERATE
     prompt: str = ""
     style: str | None = None  # style id; None = the engine's default style
     negative_prompt: str = ""
-    aspect: str = "1:1"  # one of ASPECTS; for image modes None-like "" = follow the source picture
-    count: int = MAX_COUNT  # pictures per request, 1..MAX_COUNT (upscale/zoom: 1)
+    aspect: str = "1:1"  # one of ASPECTS, where MODES says the mode takes one; "" = follow the source picture
+    count: int = MAX_COUNT  # pictures per request, 1..MAX_COUNT (MODES[mode].single: 1)
     seed: int | None = None  # None = random; picture i gets seed + i
     profile: Profile | None = None  # None = the engine's default profile
     steps: int | None = None  # override the profile's/style's denoising steps (1..150)
@@ -190,4 +223,15 @@ class ImageService(Protocol):
 
     async def result(self, job_id: str) -> JobResult:
         """Wait for the job; raises JobFailed (with its code) or JobCancelled."""
+        ...
+
+    def stats(self) -> dict:
+        """Counters for an operator: {"waiting", "running", "done", "failed", "cancelled", "refused" (ints),
+        "per_user_done" ({user: done}), "batching" ({"calls", "jobs", "pictures", "largest"})}."""
+        ...
+
+    def health(self) -> dict:
+        """The memory of the device the engine computes on, in MB (engine.health.device_memory): on CUDA {"device",
+        "allocated_mb", "reserved_mb", "used_mb", "total_mb", "peak_mb"}; on CPU {"device": "cpu", "rss_mb",
+        "peak_mb"}. A distributed backend reports its workers' device here."""
         ...

@@ -1,4 +1,5 @@
-"""Pictures in and out: safe decoding of users' files, and PNG/JPEG encoding with parameters embedded."""
+"""Pictures in and out: safe decoding of users' files (once each), clean copies of them to keep, and PNG/JPEG
+encoding with parameters embedded."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ MIN_INPUT_SIDE = 32
 MAX_INPUT_ASPECT = 8.0
 PREVIEW_LONG_SIDE = 1280
 PREVIEW_QUALITY = 90
+# A clean copy of a big photo is kept as JPEG (PNG of 40 MP is slow and huge); small ones stay lossless.
+LOSSLESS_PIXELS = 4_000_000
+JPEG_QUALITY = 95
 # Pillow only warns between MAX_IMAGE_PIXELS and twice that; we refuse before decoding instead.
 Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
 
@@ -47,8 +51,17 @@ _DECODE_ERRORS = (
 )
 
 
-def decode_image(data: bytes) -> Image.Image:
-    """A user's file as an RGB picture: first frame, EXIF rotation applied, EXIF and other metadata dropped.
+@dataclass(frozen=True)
+class Source:
+    """A user's file, decoded once: the picture, and the generation parameters it carries if it is one of ours."""
+
+    picture: Image.Image  # RGB, first frame, EXIF rotation applied, no metadata
+    parameters: dict | None = None  # what read_parameters would say; None for any other file
+
+
+def decode_source(data: bytes) -> Source:
+    """A user's file as an RGB picture: first frame, EXIF rotation applied, EXIF and other metadata dropped; the
+    parameters a picture of ours carries come from the same opening of the file.
 
     Raises BadImage with a code the bot turns into a message (too large, too small, odd aspect, not an image).
     """
@@ -61,6 +74,7 @@ def decode_image(data: bytes) -> Image.Image:
                 width, height = probe.size
                 if width * height > MAX_INPUT_PIXELS:
                     raise BadImage(f"{width}x{height} is too many pixels", ErrorCode.IMAGE_TOO_LARGE)
+                parameters = _parameters(probe)  # before load: the chunks read_parameters sees, no more
                 probe.seek(0)  # animated GIF/WebP: the first frame
                 probe.load()
                 image = ImageOps.exif_transpose(probe)
@@ -77,7 +91,27 @@ def decode_image(data: bytes) -> Image.Image:
         raise BadImage(f"{image.size} is too small", ErrorCode.IMAGE_TOO_SMALL)
     if max(image.size) / min(image.size) > MAX_INPUT_ASPECT:
         raise BadImage(f"{image.size} is too narrow", ErrorCode.IMAGE_ASPECT)
-    return image
+    return Source(image, parameters)
+
+
+def decode_image(data: bytes) -> Image.Image:
+    """The picture alone of `decode_source` (same bounds, same BadImage refusals)."""
+    return decode_source(data).picture
+
+
+def clean_picture(data: bytes) -> bytes:
+    """The user's file as the picture to keep: decoded with the engine's bounds (raises engine BadImage), then
+    re-encoded without metadata, so that EXIF (GPS!) is never stored nor sent on. A picture of ours is kept as
+    it is: its embedded generation parameters are what a follow-up request reads back (and it has no EXIF)."""
+    source = decode_source(data)
+    if source.parameters is not None:
+        return data
+    out = io.BytesIO()
+    if source.picture.width * source.picture.height <= LOSSLESS_PIXELS:
+        source.picture.save(out, format="PNG", compress_level=1)
+    else:
+        source.picture.save(out, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    return out.getvalue()
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -133,13 +167,19 @@ def read_parameters(data: bytes) -> dict | None:
     """The parameters a picture of ours carries, or None for any other file."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            raw = image.info.get("easel") if image.format == "PNG" else None
+            return _parameters(image)
     except _DECODE_ERRORS:
         return None
+
+
+def _parameters(image: Image.Image) -> dict | None:
+    """Our JSON chunk of an opened file; anything else there (a forged or broken chunk) counts as none."""
+    raw = image.info.get("easel") if image.format == "PNG" else None
     try:
-        return json.loads(raw) if raw else None
-    except ValueError:
+        parameters = json.loads(raw) if raw else None
+    except (ValueError, TypeError, RecursionError):
         return None
+    return parameters if isinstance(parameters, dict) else None
 
 
 def encode_preview(image: Image.Image, long_side: int = PREVIEW_LONG_SIDE) -> bytes:

@@ -1,6 +1,6 @@
 """Loading the weights once and deriving every mode's pipeline from them (one set of weights in memory).
 
-Traps avoided here (see ENGINE.md): concrete `Cls.from_pipe` upcasts shared modules to fp32 (diffusers
+Traps avoided here: concrete `Cls.from_pipe` upcasts shared modules to fp32 (diffusers
 issue 12754) so only AutoPipeline*.from_pipe is used; the IP-Adapter is not left in the shared UNet
 (engine/ip_adapter.py attaches it per call); LoRAs stay
 resident as named adapters and are switched with set_adapters (load/unload leaks, issues 8532, 9913).

@@ -1,6 +1,8 @@
 """GPU fast paths, each switchable in settings (ENGINE_*), applied once after loading and before warm-up.
 
-What each does and when it is safe (published SDXL 1024² / A100 ladder in /work/shared/ENGINE.md):
+What they gain, as published for SDXL 1024², 30 steps, batch 1 on an A100 80 GB (diffusers' tutorial "Accelerate
+inference of text-to-image diffusion models"): fp32 7.36 s; bf16 4.63 s; adding SDPA 3.31 s, then torch.compile
+with channels_last 2.54 s, then fused QKV 2.52 s. What each does and when it is safe:
 - dtype (ENGINE_DTYPE, engine/models.py): bf16 on GPUs that have it, else fp16. SDXL's VAE overflows in
   fp16; the SDXL pipelines upcast it to fp32 for encode/decode because its config says `force_upcast`
   (or set ENGINE_VAE to the fp16-fixed VAE). bf16 has fp32's range: no overflow, no upcast.

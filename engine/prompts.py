@@ -1,4 +1,5 @@
-"""Prompt preparation before the text encoder: translation to English and optional LLM beautification.
+"""Prompts rewritten for the text encoder, on the worker thread: translation to English and optional LLM
+beautification.
 
 - Translation: a prompt with Cyrillic letters goes through the translation model (settings.translator, e.g. a
   MarianMT ru->en checkpoint) or else the LLM; other prompts pass untouched. With neither configured the prompt
@@ -20,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .api import ImageRequest
+from .api import ImageRequest, one_line
 from .settings import EngineSettings
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,10 @@ class Timeout(Exception):
     """The model ran out of its time budget; its output is incomplete."""
 
 
-def prepare(models: Any, settings: EngineSettings, request: ImageRequest, seed: int) -> str:
-    """The prompt the text encoder sees (before the style template)."""
-    prompt = " ".join(request.prompt.split())
+def rewrite(models: Any, settings: EngineSettings, request: ImageRequest, seed: int) -> str:
+    """The prompt the text encoder sees (before the style template): on one line, translated and beautified as
+    the request asks. Runs on the worker thread: the translation model and the LLM share its device."""
+    prompt = one_line(request.prompt)
     if not prompt:
         return prompt
     if request.translate:
@@ -186,7 +188,7 @@ def sanitize(text: str, limit: int = MAX_BEAUTIFIED_CHARS) -> str:
     if len(paragraphs) > 1:
         paragraphs = [max(paragraphs, key=lambda p: len(_PREAMBLE.sub("", p.strip())))]
     text = _MARKUP_CHARS.sub(" ", _MARKDOWN.sub(" ", paragraphs[0] if paragraphs else ""))
-    text = " ".join(text.split())
+    text = one_line(text)
     for _ in range(2):
         text = _PREAMBLE.sub("", text).strip().strip(_QUOTES).strip()
     if len(text) > limit:

@@ -1,8 +1,8 @@
 """The in-process engine: admission, the fair queue, one GPU worker thread, events, cancellation, timeouts.
 
-All bookkeeping happens on the asyncio loop; only `Studio.run` executes on the single worker thread
-(diffusers pipelines are not thread-safe: issues 1606, 3672, 5749, 9362). Progress from the thread
-comes back through `loop.call_soon_threadsafe`.
+All bookkeeping, and `Studio.plan` at submit, happens on the asyncio loop; only `Studio.render` (and the
+warm-up's `Studio.run`) executes on the single worker thread (diffusers pipelines are not thread-safe: issues
+1606, 3672, 5749, 9362). Progress from the thread comes back through `loop.call_soon_threadsafe`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from .api import (
     QueueFull,
     ShuttingDown,
 )
+from .health import device_memory
 from .queue import FairQueue
 from .settings import EngineSettings
 from .studio import Hooks, OutOfMemory, Plan, Studio
@@ -96,7 +97,7 @@ class Engine:
         from .perf import warmup_requests
 
         for request in warmup_requests(self.settings):
-            plan = self.studio.prepare(request)
+            plan = self.studio.plan(request)
             plan.steps = min(plan.steps, 2)
             self.studio.run([plan], Hooks())
 
@@ -145,7 +146,7 @@ class Engine:
         if len(self._queue) >= s.max_queue:
             self.counters["refused"] += 1
             raise QueueFull("the queue is full", ErrorCode.QUEUE_FULL)
-        plan = self.studio.prepare(request)  # raises BadRequest/BadImage/ModeUnavailable at once
+        plan = self.studio.plan(request)  # raises BadRequest/BadImage/ModeUnavailable at once
         job = Job(uuid.uuid4().hex[:12], user, request, plan)
         job.done = asyncio.get_running_loop().create_future()
         job.status = JobStatus(job.id, user, JobState.WAITING, total_steps=plan.steps)
@@ -198,6 +199,7 @@ class Engine:
         return job.done.result()
 
     def stats(self) -> dict:
+        """Counters for an operator (ImageService.stats)."""
         return {
             "waiting": len(self._queue),
             "running": len(self._running),
@@ -205,6 +207,10 @@ class Engine:
             "per_user_done": dict(self.per_user_done),
             "batching": dict(self.batching),
         }
+
+    def health(self) -> dict:
+        """This process's device memory (ImageService.health)."""
+        return device_memory()
 
     # ---- the worker ---------------------------------------------------------------------------------
     def _running_of(self, user: str) -> int:

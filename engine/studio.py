@@ -1,7 +1,9 @@
-"""The studio owns the models and turns a request into pictures; it runs only on the engine's worker thread.
+"""The studio owns the models and turns a request into pictures, on two threads.
 
-`prepare` is cheap and runs at submit time (so a bad photo is refused at once); `run` does the GPU work for
-one job, or for several compatible jobs batched into one pipeline call.
+`plan` runs on the event loop at submit: cheap, no model calls; it validates the request and decodes its source
+pictures, once each (so a bad photo is refused at once). `render` (inside `run`) does the GPU work on the engine's
+worker thread, for one job or for several compatible jobs batched into one pipeline call; `encode` writes the
+files on any thread.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .api import (
     ASPECTS,
     MAX_COUNT,
     MAX_PROMPT_CHARS,
+    MODES,
     BadRequest,
     ImageRequest,
     JobResult,
@@ -27,7 +30,7 @@ from .api import (
     ModeUnavailable,
     Picture,
 )
-from .images import Parameters, decode_image, encode_document, encode_preview
+from .images import Parameters, decode_source, encode_document, encode_preview
 from .models import Models, load_models, with_tiny_kit
 from .settings import EngineSettings
 from .sizes import fit_size, size_for
@@ -91,13 +94,19 @@ class Studio:
 
         return frozenset(mode for mode in RUNNERS if available(mode, self.models))
 
-    # ---- submit time --------------------------------------------------------------------------------
-    def prepare(self, request: ImageRequest) -> Plan:
+    # ---- submit time: the event loop ----------------------------------------------------------------
+    def plan(self, request: ImageRequest) -> Plan:
+        """Runs on the event loop at submit: cheap, validation and planning, no model calls. Raises BadRequest,
+        BadImage or ModeUnavailable; the plan carries the decoded pictures, so the worker never decodes again."""
         from .modes import check_sources, complete_request
 
-        request = complete_request(request, self.styles)  # a picture of ours fills in its prompt, style, seed
-        if request.mode not in self.available_modes():
+        if request.mode not in self.available_modes():  # before decoding: no work for a mode we cannot serve
             raise ModeUnavailable(f"{request.mode} is not configured on this server")
+        decoded = [decode_source(data) for data in request.images]
+        # A picture of ours fills in its prompt, style and seed from the parameters read with its pixels.
+        request = complete_request(request, decoded[0].parameters if decoded else None, self.styles)
+        # Restyling a picture we can draw again from its prompt and seed drops it: its pixels are not used.
+        sources = [source.picture for source in decoded] if request.images else []
         style_id = request.style or self.settings.default_style
         style = self.styles.get(style_id)
         if style is None:
@@ -106,7 +115,6 @@ class Studio:
             raise BadRequest(f"prompt over {MAX_PROMPT_CHARS} characters")
         if not 1 <= request.count <= MAX_COUNT:
             raise BadRequest(f"count must be 1..{MAX_COUNT}")
-        sources = [decode_image(data) for data in request.images]
         check_sources(request, sources)
         profile = request.profile or self.settings.default_profile
         if profile == "fast":
@@ -119,7 +127,7 @@ class Studio:
         guidance = style.guidance if style.guidance is not None else guidance
         width, height = self._size(request, sources)
         base_seed = request.seed if request.seed is not None else random.randrange(2**31)
-        count = 1 if request.mode == Mode.UPSCALE else request.count
+        count = 1 if MODES[request.mode].single else request.count
         return Plan(request, style, width, height, steps, guidance, [base_seed + i for i in range(count)], sources)
 
     def _size(self, request: ImageRequest, sources: list[Image.Image]) -> tuple[int, int]:
@@ -127,7 +135,7 @@ class Studio:
         if request.aspect:
             if request.aspect not in ASPECTS:
                 raise BadRequest(f"aspect must be one of {', '.join(ASPECTS)}")
-            if not sources or request.mode in (Mode.GENERATE, Mode.RESTYLE, Mode.MIX, Mode.ZOOM):
+            if not sources or MODES[request.mode].aspect:
                 return size_for(request.aspect, native, multiple)
         if sources:
             return fit_size(*sources[0].size, native, multiple)
@@ -147,10 +155,11 @@ class Studio:
         profile = plan.request.profile or self.settings.default_profile
         return (plan.mode, plan.width, plan.height, plan.steps, plan.guidance, loras, profile)
 
-    # ---- worker thread ------------------------------------------------------------------------------
+    # ---- the worker thread --------------------------------------------------------------------------
     def run(self, plans: list[Plan], hooks: Hooks) -> list[JobResult]:
-        """Render and encode in the calling thread (the CLI, the warm-up, tests); the engine's worker renders
-        and hands the encoding to other threads (Engine._encode), so the GPU starts the next call at once."""
+        """Render and encode in the calling thread: the warm-up (on the worker thread), the CLI, tests. A job's
+        worker thread calls `render` alone and hands the encoding to other threads (Engine._encode), so the GPU
+        starts the next call at once."""
         rendered, seconds = self.render(plans, hooks)
         results = []
         for plan, images in zip(plans, rendered, strict=True):
@@ -160,12 +169,13 @@ class Studio:
         return results
 
     def render(self, plans: list[Plan], hooks: Hooks) -> tuple[list[list[Image.Image]], float]:
-        """The GPU work: each plan's pictures (fewer, or none, when interrupted) and the seconds it took."""
+        """The GPU work, on the worker thread (the prompts' language models too): each plan's pictures (fewer, or
+        none, when interrupted) and the seconds it took."""
         from .modes import RUNNERS
 
         started = time.perf_counter()
         for plan in plans:
-            plan.prompt = prompts.prepare(self.models, self.settings, plan.request, plan.seeds[0])
+            plan.prompt = prompts.rewrite(self.models, self.settings, plan.request, plan.seeds[0])
             plan.styled_prompt, plan.negative_prompt = plan.style.apply(plan.prompt, plan.request.negative_prompt)
         try:
             with torch.inference_mode():

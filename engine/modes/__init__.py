@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from ..api import BadRequest, ImageRequest, Mode
+from ..api import MODES, BadRequest, ImageRequest, Mode
 from . import generate, mix, photo_prompt, reimagine, remix, restyle, upscale, vary, zoom
 from .ours import complete_request
 
@@ -27,22 +27,9 @@ RUNNERS: dict[Mode, Callable] = {
     Mode.ZOOM: zoom.run,
 }
 
-# How many source pictures each mode takes (min, max).
-SOURCES: dict[Mode, tuple[int, int]] = {
-    Mode.GENERATE: (0, 0),
-    Mode.RESTYLE: (0, 1),
-    Mode.VARY: (1, 1),
-    Mode.REIMAGINE: (1, 1),
-    Mode.MIX: (2, 4),
-    Mode.REMIX: (1, 1),
-    Mode.PHOTO_PROMPT: (1, 1),
-    Mode.UPSCALE: (1, 1),
-    Mode.ZOOM: (1, 1),
-}
-
 MAX_ZOOM = 4.0
 
-__all__ = ["RUNNERS", "SOURCES", "available", "check_sources", "complete_request"]
+__all__ = ["RUNNERS", "available", "check_sources", "complete_request"]
 
 
 def available(mode: Mode, models) -> bool:
@@ -54,7 +41,7 @@ def available(mode: Mode, models) -> bool:
 
 
 def check_sources(request: ImageRequest, sources: list[Image.Image]) -> None:
-    low, high = SOURCES[request.mode]
+    low, high = MODES[request.mode].sources
     if not low <= len(sources) <= high:
         raise BadRequest(f"{request.mode} takes {low}..{high} pictures, got {len(sources)}")
     if request.mode == Mode.MIX and request.weights:

@@ -165,5 +165,5 @@ def _beautify(args: argparse.Namespace, settings) -> int:
     if models.llm is None:
         print("note: no LLM configured (ENGINE_LLM); the prompt is only translated", flush=True)
     request = ImageRequest(prompt=args.prompt, beautify=True, translate=not args.no_translate)
-    print(prompts.prepare(models, settings, request, args.seed))
+    print(prompts.rewrite(models, settings, request, args.seed))
     return 0

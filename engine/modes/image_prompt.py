@@ -1,9 +1,10 @@
 """Pictures as prompts through the IP-Adapter: their image embeddings, a weighted mix, and one call with them.
 
-A mix is the weighted mean of the pictures' embeddings (one adapter, a weight per picture, ENGINE.md), passed as
-`ip_adapter_image_embeds=[rows]` with one row per picture to make ([B, 1, dim]), negatives first when guidance is
-on. The adapter is attached to the shared UNet only for the call (engine/ip_adapter.py); only the worker thread
-ever gets here.
+A mix is the weighted mean of the pictures' embeddings: one adapter serves any number of pictures, a weight each,
+and each picture's embedding is cached on its own (loading the adapter once per picture would mix too, at a copy
+of its weights per picture). The mean goes in as `ip_adapter_image_embeds=[rows]` with one row per picture to make
+([B, 1, dim]), negatives first when guidance is on. The adapter is attached to the shared UNet only for the call
+(engine/ip_adapter.py); only the worker thread ever gets here.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Pictures of ours carry their generation parameters (engine.images.read_parameters); a request about one gets
-what it leaves empty from them: the prompt, the style, and for "another style" the seed and the aspect.
+"""Pictures of ours carry their generation parameters (read with the pixels: engine.images.decode_source); a
+request about one gets what it leaves empty from them: the prompt, the style, and for "another style" the seed
+and the aspect.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ import math
 from dataclasses import replace
 
 from ..api import ASPECTS, ImageRequest, Mode
-from ..images import read_parameters
 from ..styles import Style
 
 # Modes whose empty prompt (and style) come from a picture of ours.
@@ -17,11 +17,9 @@ TAKES_PROMPT = frozenset({Mode.VARY, Mode.RESTYLE, Mode.REMIX, Mode.UPSCALE, Mod
 REGENERABLE = frozenset({Mode.GENERATE.value, Mode.RESTYLE.value})
 
 
-def complete_request(request: ImageRequest, styles: dict[str, Style]) -> ImageRequest:
-    if not request.images or request.mode not in TAKES_PROMPT:
-        return request
-    params = read_parameters(request.images[0])
-    if not params:
+def complete_request(request: ImageRequest, params: dict | None, styles: dict[str, Style]) -> ImageRequest:
+    """`params`: what the request's first picture carries (None: not one of ours, or no picture)."""
+    if not params or request.mode not in TAKES_PROMPT:
         return request
     changes: dict = {}
     if not request.prompt.strip():

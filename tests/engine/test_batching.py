@@ -64,7 +64,7 @@ def pixels(png: bytes) -> np.ndarray:
 
 def alone(studio: Studio, request: ImageRequest) -> list[np.ndarray]:
     """The pictures of a request run on its own, outside any engine (same studio, same weights)."""
-    result = studio.run([studio.prepare(request)], Hooks())[0]
+    result = studio.run([studio.plan(request)], Hooks())[0]
     return [pixels(picture.png) for picture in result.pictures]
 
 

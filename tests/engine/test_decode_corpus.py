@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from engine import clean_picture
 from engine.api import BadImage
-from engine.images import decode_image, encode_png
+from engine.images import Parameters, decode_image, encode_png
 
 CASES = cases()
 
@@ -40,6 +41,15 @@ def test_exif_rotation_is_applied_and_no_exif_or_gps_survives_into_our_files():
     assert red_corner[0] > 150 and red_corner[1] < 100
     stored = Image.open(io.BytesIO(encode_png(image, None)))
     assert "exif" not in stored.info and not stored.getexif()
+
+
+def test_a_photo_is_kept_clean_of_its_exif_and_a_picture_of_ours_as_it_is():
+    case = next(case for case in CASES if case.name.startswith("exif-rotated"))
+    kept = Image.open(io.BytesIO(clean_picture(case.data)))
+    assert kept.size == (240, 320) and "exif" not in kept.info and not kept.getexif()
+    params = Parameters("a fox", "", "none", 1, "tiny", 2, 5.0, 240, 320, "generate")
+    ours = encode_png(decode_image(case.data), params)
+    assert clean_picture(ours) == ours  # its parameters are what a follow-up request reads back
 
 
 @settings(max_examples=300, deadline=None)

@@ -29,7 +29,7 @@ def make(engine_cache, model: str = "tiny", **overrides) -> Studio:
 def pixels(studio: Studio, request: ImageRequest) -> list[np.ndarray]:
     from PIL import Image
 
-    result = studio.run([studio.prepare(request)], Hooks())[0]
+    result = studio.run([studio.plan(request)], Hooks())[0]
     return [np.asarray(Image.open(io.BytesIO(p.png))).astype(int) for p in result.pictures]
 
 

@@ -28,7 +28,7 @@ def our_picture(studio) -> bytes:
 
 
 def make(studio: Studio, hooks: Hooks | None = None, **fields):
-    plan = studio.prepare(ImageRequest(**fields))
+    plan = studio.plan(ImageRequest(**fields))
     return studio.run([plan], hooks or Hooks())[0]
 
 
@@ -221,12 +221,21 @@ def test_zoom_out_of_our_picture_keeping_its_aspect(studio, our_picture):
 def test_bad_requests_are_refused_at_submit(studio, sample_bytes, fields):
     images = tuple(sample_bytes("chelsea.png") for _ in fields.pop("images", ()))
     with pytest.raises(BadRequest):
-        studio.prepare(ImageRequest(images=images, **fields))
+        studio.plan(ImageRequest(images=images, **fields))
 
 
 def test_a_file_that_is_not_a_picture_is_refused_at_submit(studio):
     with pytest.raises(BadImage):
-        studio.prepare(ImageRequest(mode=Mode.VARY, images=(b"not a picture",)))
+        studio.plan(ImageRequest(mode=Mode.VARY, images=(b"not a picture",)))
+
+
+def test_a_picture_of_ours_is_opened_once_from_submit_to_its_variations(studio, our_picture, monkeypatch):
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda *args, **kwargs: opened.append(args) or real_open(*args, **kwargs))
+    result = make(studio, mode=Mode.VARY, images=(our_picture,), count=1, seed=1)
+    assert len(opened) == 1  # its parameters are read from the same opening as its pixels
+    assert result.final_prompt.startswith("anime artwork of a red fox")
 
 
 @pytest.mark.parametrize("mode", [Mode.VARY, Mode.REMIX, Mode.ZOOM])
@@ -252,7 +261,7 @@ def test_modes_without_their_model_are_reported_unavailable_not_crashing(bare_st
     cat = sample_bytes("chelsea.png")
     for mode, fields in ((Mode.MIX, dict(images=(cat, cat))), (Mode.REMIX, dict(images=(cat,), prompt="x"))):
         with pytest.raises(ModeUnavailable):
-            bare_studio.prepare(ImageRequest(mode=mode, **fields))
+            bare_studio.plan(ImageRequest(mode=mode, **fields))
 
 
 def test_without_an_ip_adapter_photo_prompt_falls_back_to_img2img(bare_studio, sample_bytes):

@@ -23,7 +23,7 @@ def settings(engine_cache, **overrides) -> EngineSettings:
 
 
 def pictures(studio: Studio) -> list[np.ndarray]:
-    plan = studio.prepare(ImageRequest(prompt="a red fox", count=2, seed=11))
+    plan = studio.plan(ImageRequest(prompt="a red fox", count=2, seed=11))
     result = studio.run([plan], Hooks())[0]
     return [np.asarray(Image.open(io.BytesIO(p.png))).astype(int) for p in result.pictures]
 
@@ -78,7 +78,7 @@ def test_fused_qkv_is_skipped_with_lora_styles_which_still_work(engine_cache, ca
     assert pictures(studio)
     # A LoRA style and a picture prompt together: the IP-Adapter attaches to the LoRA-patched UNet.
     request = ImageRequest(mode=Mode.REIMAGINE, style="brand", images=(sample_bytes("chelsea.png"),), count=1, seed=1)
-    assert studio.run([studio.prepare(request)], Hooks())[0].pictures
+    assert studio.run([studio.plan(request)], Hooks())[0].pictures
 
 
 def test_compile_compiles_the_shared_unet_once_and_the_warm_up_covers_the_common_shapes(engine_cache, monkeypatch):
@@ -122,7 +122,7 @@ def test_every_mode_is_served_from_one_set_of_weights(engine_cache):
     adapter (a sibling that copied or upcast a shared module, diffusers issue 12754, would add bytes)."""
     from diffusers import AutoPipelineForText2Image
 
-    from engine.bench.memory import measure
+    from bench.memory import measure
     from engine.models import resolve_model
 
     studio = Studio(settings(engine_cache))  # the kit: IP-Adapter, T2I-Adapter, upscaler, LLM
@@ -143,7 +143,7 @@ def test_every_mode_is_served_from_one_set_of_weights(engine_cache):
 
 
 def test_the_benchmark_prints_its_table_with_targets():
-    from engine.bench.__main__ import table
+    from bench.__main__ import table
 
     report = {
         "device": "cpu",

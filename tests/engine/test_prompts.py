@@ -111,7 +111,7 @@ SETTINGS = EngineSettings(llm_timeout_s=2.0)
 def test_beautify_sends_the_system_prompt_and_cleans_the_answer():
     tokenizer = FakeTokenizer("Here's an enhanced prompt:\n\n**A majestic red fox** in deep snow, golden hour")
     models = Models(llm=(FakeModel(), tokenizer))
-    result = prompts.prepare(models, SETTINGS, ImageRequest(prompt="  a  red fox ", beautify=True), seed=1)
+    result = prompts.rewrite(models, SETTINGS, ImageRequest(prompt="  a  red fox ", beautify=True), seed=1)
     assert result == "A majestic red fox in deep snow, golden hour"
     assert tokenizer.messages[0] == {"role": "system", "content": SETTINGS.beautify_system_prompt}
     assert tokenizer.messages[1] == {"role": "user", "content": "a red fox"}
@@ -142,8 +142,8 @@ def test_an_empty_or_non_english_answer_falls_back(reply):
 def test_english_prompts_pass_untouched_and_no_model_is_asked():
     translator = FakeModel(error=AssertionError("must not be called"))
     models = Models(llm=(translator, FakeTokenizer("x")), translator=(translator, FakeTokenizer("x")))
-    assert prompts.prepare(models, SETTINGS, ImageRequest(prompt="a red fox"), 1) == "a red fox"
-    assert prompts.prepare(models, SETTINGS, ImageRequest(prompt="un renard roux, 東京"), 1) == "un renard roux, 東京"
+    assert prompts.rewrite(models, SETTINGS, ImageRequest(prompt="a red fox"), 1) == "a red fox"
+    assert prompts.rewrite(models, SETTINGS, ImageRequest(prompt="un renard roux, 東京"), 1) == "un renard roux, 東京"
     assert translator.calls == 0
 
 
@@ -151,7 +151,7 @@ def test_a_russian_prompt_goes_through_the_translation_model_first():
     translator = (FakeModel(), FakeTokenizer("a red fox in the snow"))
     llm = FakeModel(error=AssertionError("the dedicated translator comes first"))
     models = Models(llm=(llm, FakeTokenizer("x")), translator=translator)
-    assert prompts.prepare(models, SETTINGS, ImageRequest(prompt="рыжая лиса в снегу"), 1) == "a red fox in the snow"
+    assert prompts.rewrite(models, SETTINGS, ImageRequest(prompt="рыжая лиса в снегу"), 1) == "a red fox in the snow"
     assert translator[1].messages == "рыжая лиса в снегу"
 
 
@@ -171,13 +171,13 @@ def test_with_no_translator_and_no_llm_the_prompt_passes_and_it_is_logged_once(c
     monkeypatch.setattr(prompts, "_warned_no_translator", False)
     with caplog.at_level(logging.WARNING, logger="engine.prompts"):
         for _ in range(3):
-            assert prompts.prepare(Models(), SETTINGS, ImageRequest(prompt="рыжая лиса"), 1) == "рыжая лиса"
+            assert prompts.rewrite(Models(), SETTINGS, ImageRequest(prompt="рыжая лиса"), 1) == "рыжая лиса"
     assert len([r for r in caplog.records if "translator" in r.getMessage()]) == 1
 
 
 def test_translation_can_be_switched_off_per_request():
     models = Models(translator=(FakeModel(), FakeTokenizer("a red fox")))
-    assert prompts.prepare(models, SETTINGS, ImageRequest(prompt="рыжая лиса", translate=False), 1) == "рыжая лиса"
+    assert prompts.rewrite(models, SETTINGS, ImageRequest(prompt="рыжая лиса", translate=False), 1) == "рыжая лиса"
 
 
 # ---- the tiny kit's LLM, for real ---------------------------------------------------------------------------------
@@ -194,8 +194,8 @@ def test_the_tiny_llm_runs_end_to_end_deterministically_per_seed(tiny_llm, monke
     assert raw == prompts.chat(tiny_llm.llm, settings.beautify_system_prompt, "a red fox", 7, 60)
     assert raw != prompts.chat(tiny_llm.llm, settings.beautify_system_prompt, "a red fox", 8, 60)
     request = ImageRequest(prompt="рыжая лиса", beautify=True)  # translated by the LLM, then beautified
-    first = prompts.prepare(tiny_llm, settings, request, 7)
-    assert first == prompts.prepare(tiny_llm, settings, request, 7)
+    first = prompts.rewrite(tiny_llm, settings, request, 7)
+    assert first == prompts.rewrite(tiny_llm, settings, request, 7)
     assert first and "\n" not in first and len(first) <= prompts.MAX_BEAUTIFIED_CHARS
 
 

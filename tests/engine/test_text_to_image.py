@@ -20,7 +20,7 @@ def studio(engine_cache) -> Studio:
 
 
 def make(studio: Studio, **fields):
-    plan = studio.prepare(ImageRequest(**fields))
+    plan = studio.plan(ImageRequest(**fields))
     return studio.run([plan], Hooks())[0]
 
 
@@ -82,13 +82,13 @@ def test_parameters_are_embedded_in_every_png(studio):
 
 def test_bad_requests_are_refused_before_any_work(studio):
     with pytest.raises(BadRequest):
-        studio.prepare(ImageRequest(prompt="x", style="no-such-style"))
+        studio.plan(ImageRequest(prompt="x", style="no-such-style"))
     with pytest.raises(BadRequest):
-        studio.prepare(ImageRequest(prompt="x", count=9))
+        studio.plan(ImageRequest(prompt="x", count=9))
     with pytest.raises(BadRequest):
-        studio.prepare(ImageRequest(prompt="x", aspect="7:1"))
+        studio.plan(ImageRequest(prompt="x", aspect="7:1"))
     with pytest.raises(BadRequest):
-        studio.prepare(ImageRequest(prompt="x" * 1001))
+        studio.plan(ImageRequest(prompt="x" * 1001))
 
 
 def test_one_set_of_weights_serves_every_pipeline(studio):
@@ -135,4 +135,4 @@ def test_a_mode_without_its_model_is_reported_unavailable(engine_cache):
     studio = Studio(settings)
     assert "mix" not in studio.available_modes()
     with pytest.raises(ModeUnavailable):
-        studio.prepare(ImageRequest(mode="mix", images=(b"x", b"y")))
+        studio.plan(ImageRequest(mode="mix", images=(b"x", b"y")))

@@ -100,7 +100,7 @@ def test_a_position_independent_model_gives_one_smooth_result_without_seams():
 
 
 def test_the_refinement_blends_its_unet_windows_without_seams(studio, sample_bytes):
-    plan = studio.prepare(ImageRequest(mode=Mode.UPSCALE, images=(astronaut(sample_bytes, 256),), seed=1))
+    plan = studio.plan(ImageRequest(mode=Mode.UPSCALE, images=(astronaut(sample_bytes, 256),), seed=1))
     refiner = Refiner(studio, plan, Hooks(), (1024, 1024), 1024, 0.3)
     assert len(refiner.windows) > 1 and refiner.windows[0].h == studio.models.native // refiner.factor
     latents = torch.randn(1, 4, 128, 128)
@@ -141,7 +141,7 @@ def test_upscale_gives_4096_within_a_minute_and_a_stated_memory_bound(studio, sa
     data = astronaut(sample_bytes, side)
     before = _reset_peak()
     started, cpu = time.perf_counter(), time.process_time()
-    plan = studio.prepare(ImageRequest(mode=Mode.UPSCALE, images=(data,), prompt="an astronaut", seed=1))
+    plan = studio.plan(ImageRequest(mode=Mode.UPSCALE, images=(data,), prompt="an astronaut", seed=1))
     result = studio.run([plan], Hooks())[0]  # GAN, refinement, PNG/JPEG encoding: the whole path
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     growth = _rss()[0] - before
@@ -158,7 +158,7 @@ def test_upscale_gives_4096_within_a_minute_and_a_stated_memory_bound(studio, sa
 
 def test_a_landscape_photo_keeps_its_aspect_and_the_long_side(studio, sample_bytes, settings):
     settings(upscale_long_side=640)
-    plan = studio.prepare(ImageRequest(mode=Mode.UPSCALE, images=(sample_bytes("rocket.jpg"),), seed=1))
+    plan = studio.plan(ImageRequest(mode=Mode.UPSCALE, images=(sample_bytes("rocket.jpg"),), seed=1))
     (picture,) = studio.run([plan], Hooks())[0].pictures
     assert (picture.width, picture.height) == (640, 427)
 
@@ -199,7 +199,7 @@ def test_every_model_call_sees_at_most_one_tile_of_pixels(studio, sample_bytes, 
     models.upscaler = CountingUpscaler()
     try:
         data = astronaut(sample_bytes, 512)
-        plan = studio.prepare(ImageRequest(mode=Mode.UPSCALE, images=(data,), seed=1))
+        plan = studio.plan(ImageRequest(mode=Mode.UPSCALE, images=(data,), seed=1))
         (picture,) = studio.run([plan], Hooks())[0].pictures
     finally:
         models.upscaler = gan
@@ -217,7 +217,7 @@ def test_without_a_gan_lanczos_enlarges_and_the_result_is_reproducible(studio, s
         data = astronaut(sample_bytes, 128)
 
         def up(seed):
-            plan = studio.prepare(ImageRequest(mode=Mode.UPSCALE, images=(data,), seed=seed))
+            plan = studio.plan(ImageRequest(mode=Mode.UPSCALE, images=(data,), seed=seed))
             return np.asarray(Image.open(io.BytesIO(studio.run([plan], Hooks())[0].pictures[0].png)))
 
         a, b, c = up(1), up(1), up(2)
@@ -231,7 +231,7 @@ def test_a_cancelled_upscale_stops_and_returns_nothing(studio, sample_bytes, set
     settings(upscale_long_side=512)
     progress = []
     hooks = Hooks(progress=lambda step, total: progress.append((step, total)), interrupted=lambda: bool(progress))
-    plan = studio.prepare(ImageRequest(mode=Mode.UPSCALE, images=(astronaut(sample_bytes, 512),), seed=1))
+    plan = studio.plan(ImageRequest(mode=Mode.UPSCALE, images=(astronaut(sample_bytes, 512),), seed=1))
     assert studio.run([plan], hooks)[0].pictures == ()
     assert len(progress) == 1 and progress[0][1] > 1
 
@@ -239,7 +239,7 @@ def test_a_cancelled_upscale_stops_and_returns_nothing(studio, sample_bytes, set
 def test_progress_counts_every_stage_up_to_its_total(studio, sample_bytes, settings):
     settings(upscale_long_side=512)
     progress = []
-    plan = studio.prepare(ImageRequest(mode=Mode.UPSCALE, images=(astronaut(sample_bytes, 128),), seed=1))
+    plan = studio.plan(ImageRequest(mode=Mode.UPSCALE, images=(astronaut(sample_bytes, 128),), seed=1))
     studio.run([plan], Hooks(progress=lambda step, total: progress.append((step, total))))
     steps = [step for step, _ in progress]
     assert steps == sorted(steps) and progress[-1][0] == progress[-1][1]

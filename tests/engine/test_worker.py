@@ -9,6 +9,7 @@ import torch
 
 from engine import modes
 from engine.api import ErrorCode, ImageRequest, JobCancelled, JobFailed, JobState, Mode, QueueFull, ShuttingDown
+from engine.health import device_memory
 from engine.service import Engine
 from engine.settings import EngineSettings
 from engine.studio import Studio
@@ -157,6 +158,17 @@ async def test_a_failing_job_does_not_stop_the_worker(studio, monkeypatch):
         assert failed.value.code == ErrorCode.INTERNAL
         assert (await engine.result(good)).pictures
         assert engine.stats()["failed"] == 1 and engine.stats()["done"] == 1
+    finally:
+        await engine.close(drain_s=0)
+
+
+async def test_an_operator_reads_the_counters_and_the_device_memory_from_the_service(studio):
+    engine = await started(studio)
+    try:
+        await engine.result(await engine.submit("a", request()))
+        stats, health = engine.stats(), engine.health()
+        assert stats["done"] == 1 and stats["per_user_done"] == {"a": 1} and stats["waiting"] == 0
+        assert set(health) == set(device_memory()) and health["peak_mb"] > 0
     finally:
         await engine.close(drain_s=0)
 

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..api import ImageRequest
-from ..service import Engine
-from ..settings import EngineSettings
-from ..studio import Studio
+from engine.api import ImageRequest
+from engine.service import Engine
+from engine.settings import EngineSettings
+from engine.studio import Studio
 
 PROMPTS = (
     "a red fox in a snowy forest at dawn",
@@ -299,7 +299,7 @@ def ladder(case: Case, device: str, compile_mode: str, log) -> list[dict]:
     """CUDA: one picture, timed as each fast path is added to a plain pipeline (cumulative)."""
     from types import SimpleNamespace
 
-    from ..perf import apply_fast_paths
+    from engine.perf import apply_fast_paths
 
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     pipe = load_direct(case, dtype, device)
@@ -326,7 +326,7 @@ def ladder(case: Case, device: str, compile_mode: str, log) -> list[dict]:
 
 
 def _encoding_ms(image: Image.Image) -> float:
-    from ..images import Parameters, encode_document, encode_preview
+    from engine.images import Parameters, encode_document, encode_preview
 
     params = Parameters("a prompt", "", "none", 1, "bench", 20, 6.0, image.width, image.height, "generate")
     runs = []
@@ -339,7 +339,7 @@ def _encoding_ms(image: Image.Image) -> float:
 
 
 def _describe(studio: Studio) -> dict:
-    from ..perf import describe
+    from engine.perf import describe
 
     return describe(studio.models)
 

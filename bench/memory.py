@@ -135,8 +135,9 @@ def published_sizes(family: str) -> dict:
     from diffusers import T2IAdapter
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    from ..esrgan import RRDBNet
-    from ..tiny import _ip_adapter_state
+    from engine.esrgan import RRDBNet
+    from engine.tiny import _ip_adapter_state
+
     from .architectures import BUILDERS
 
     def count(modules) -> int:

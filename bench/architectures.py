@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..tiny import assemble
+from engine.tiny import assemble
 
 VERSION = "1"  # bump when a config below changes: cached folders are rebuilt
 SD15_NATIVE = 512
@@ -34,7 +34,7 @@ _SCHEDULER = dict(
 def _text_encoder(hidden: int, layers: int, heads: int, act: str = "quick_gelu", projection: bool = False):
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from ..tiny import clip_tokenizer
+    from engine.tiny import clip_tokenizer
 
     vocab = 49408  # the real CLIP vocabulary size (the embedding's memory); the byte tokenizer uses 514 ids
     config = CLIPTextConfig(
@@ -210,8 +210,8 @@ def ensure_extras(root: Path, family: str, width: int | None = None, device: str
     (64 features, 23 blocks; the smallest the loaders accept when scaled)."""
     from safetensors.torch import save_file
 
-    from ..esrgan import RRDBNet
-    from ..tiny import _ip_adapter_state
+    from engine.esrgan import RRDBNet
+    from engine.tiny import _ip_adapter_state
 
     folder = Path(root) / f"{family}-{'full' if width is None else f'w{width}'}-extras"
     settings = {

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]  # bench/ sits in the repository root
 PROMPT = "a red fox in a snowy forest at dawn"
 ENGINE_LINE = re.compile(r"engine\.service: job \S+ done: .*?([\d.]+) s in engine")
 

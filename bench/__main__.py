@@ -1,4 +1,4 @@
-"""`python -m engine.bench [--device cpu|cuda] [--quick] [--json PATH]`: the engine against plain diffusers.
+"""`python -m bench [--device cpu|cuda] [--quick] [--json PATH]`: the engine against plain diffusers.
 
 One process, four figures, each against its target, printed as a table and written as JSON:
 1. overhead: one job through the engine vs one direct pipeline call with identical settings (ratio);
@@ -29,7 +29,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from ..settings import DEFAULT_CACHE
+from engine.settings import DEFAULT_CACHE
 
 TARGETS = {
     "overhead": ("≤ 1.03", lambda v: v <= 1.03),
@@ -42,7 +42,7 @@ TARGETS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m engine.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes (a smoke run)")
@@ -122,7 +122,7 @@ async def run(args: argparse.Namespace) -> dict:
         "device": args.device,
         "hardware": _hardware(args.device),
         "versions": _versions(),
-        "command": " ".join(["python -m engine.bench", *sys.argv[1:]]),
+        "command": " ".join(["python -m bench", *sys.argv[1:]]),
     }
     if args.threads or args.device == "cpu":
         torch.set_num_threads(args.threads or 1)
@@ -171,7 +171,7 @@ async def run(args: argparse.Namespace) -> dict:
     if 4 in parts:
 
         async def bot():
-            from ..tiny import ensure
+            from engine.tiny import ensure
 
             ensure(args.cache / "tiny-kit")
             return await botlatency.measure(args.cache, trials=8 if args.quick else 20, steps=1, log=log)
@@ -187,8 +187,9 @@ def _memory(spec: tuple[str, dict], device: str, cache: Path) -> dict:
     import torch
     from diffusers import AutoPipelineForText2Image
 
-    from ..settings import EngineSettings
-    from ..studio import Studio
+    from engine.settings import EngineSettings
+    from engine.studio import Studio
+
     from .memory import measure, published_sizes
 
     folder, extras = spec
@@ -357,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         if not torch.cuda.is_available():
             print("--device cuda: no CUDA device visible to torch", file=sys.stderr)
             return 2
-    from ..models import quiet_libraries
+    from engine.models import quiet_libraries
 
     quiet_libraries()
     import logging
