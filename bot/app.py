@@ -2,13 +2,14 @@
 long polling by default, a webhook (aiohttp, secret token verified) when WEBHOOK_URL is set.
 
 Shutdown is ours, not aiogram's: aiogram neither waits for handlers in flight nor keeps FSM storage open
-for them (BOT.md). On SIGTERM/SIGINT: new prompts, photos and requests hear "restarting, try in a minute" at
-once, while updates keep coming in (a running job can still be cancelled; commands and buttons answer); the engine
-finishes the running job (≤ SHUTDOWN_DRAIN_S, then interrupts it; waiting jobs end with the same "restarting"
-message) and its delivery (≤ DELIVERY_GRACE_S); then intake stops, handlers in flight finish
-(≤ HANDLERS_GRACE_S), Telegram is told which updates were handled, everything closes, exit 0.
-The whole takes at most SHUTDOWN_DRAIN_S + SHUTDOWN_MARGIN_S (60 + 80 s by default); a watchdog exits 1 past
-that bound. Typically it takes the running job's remaining time plus a second or two.
+for them (its shutdown hook closes the storage while handlers may still run). On SIGTERM/SIGINT: new
+prompts, photos and requests hear "restarting, try in a minute" at once, while updates keep coming in (a
+running job can still be cancelled; commands and buttons answer); the engine finishes the running job
+(≤ SHUTDOWN_DRAIN_S, then interrupts it; waiting jobs end with the same "restarting" message) and its
+delivery (≤ DELIVERY_GRACE_S); then intake stops, handlers in flight finish (≤ HANDLERS_GRACE_S), Telegram
+is told which updates were handled, everything closes, exit 0. The whole takes at most SHUTDOWN_DRAIN_S +
+SHUTDOWN_MARGIN_S (60 + 80 s by default); a watchdog exits 1 past that bound. Typically it takes the
+running job's remaining time plus a second or two.
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ from locales import Translator
 from .access import AccessPolicy
 from .commands import set_commands
 from .config import Settings
+from .delivery import Delivery
+from .intake import Intake
 from .limits import DailyQuota, FloodControl, Metered
 from .logs import setup_logging
 from .middlewares import Access, Flood, InFlight, Locale, Restarting
+from .requests import Requests
 from .storage import open_store, redis_retry
 from .telegram import retrying
-from .workshop import Workshop
 
 log = logging.getLogger(__name__)
 HANDLERS_GRACE_S = 10.0
@@ -78,8 +81,10 @@ class App:
         self.access = AccessPolicy(settings, self.store)
         self.quota = DailyQuota(self.store, settings.daily_quota, exempt=settings.admin_user_ids)
         self.flood = FloodControl(settings.flood_rate_per_min, settings.flood_burst)
-        # The workshop submits through the daily quota; /stats asks the engine itself.
-        self.workshop = Workshop(self.bot, Metered(self.engine, self.quota), self.store, settings.engine.default_style)
+        # Requests are submitted through the daily quota; /stats asks the engine itself.
+        metered = Metered(self.engine, self.quota)
+        self.requests = Requests(metered, self.store, Intake(self.bot, self.store), settings.engine.default_style)
+        self.delivery = Delivery(self.bot, metered, self.requests)
         self.in_flight = InFlight()
         storage, isolation = fsm_storage(settings)
         self.dp = Dispatcher(
@@ -89,7 +94,9 @@ class App:
             store=self.store,
             translator=self.translator,
             settings=settings,
-            workshop=self.workshop,
+            requests=self.requests,
+            delivery=self.delivery,
+            intake=self.requests.intake,
             access=self.access,
             quota=self.quota,
             started_at=time.monotonic(),
@@ -104,7 +111,7 @@ class App:
         flood = Flood(self.flood, exempt=settings.admin_user_ids)
         self.dp.message.middleware(flood)
         self.dp.callback_query.middleware(flood)
-        self.dp.message.middleware(Restarting(lambda: self.workshop.closing))
+        self.dp.message.middleware(Restarting(lambda: self.requests.closing))
         self.dp.include_routers(*get_routers())
         self.stopping = asyncio.Event()
         self.stop_started = 0.0
@@ -179,9 +186,9 @@ class App:
         await self._close()
 
     async def _shutdown(self, stop_intake) -> None:
-        self.workshop.closing = True  # new requests: "restarting, try in a minute"; updates still come in
+        self.requests.closing = True  # new requests: "restarting, try in a minute"; updates still come in
         await self.engine.close(self.settings.shutdown_drain_s)
-        if not await self.workshop.delivery.drain(DELIVERY_GRACE_S):
+        if not await self.delivery.drain(DELIVERY_GRACE_S):
             log.warning("some deliveries did not finish within %.0f s", DELIVERY_GRACE_S)
         await stop_intake()
         if not await self.in_flight.wait_idle(HANDLERS_GRACE_S):

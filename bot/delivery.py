@@ -1,7 +1,8 @@
-"""Follows a job from the queue to the chat: a status message with its place in line and progress (edited
-sparingly, see pacing.py), then the album and a message with buttons replying to it.
+"""The one sender of a job's output: the first status message, its edits with the place in line and progress
+(sparingly, see pacing.py), then the album and a message with buttons replying to it, or the 4K file.
 
-Each job is followed by its own task; `drain` lets a shutdown wait for the deliveries in flight.
+A request is submitted by bot/requests.py; `start` shows it and follows it with a task of its own; `drain`
+lets a shutdown wait for the deliveries in flight.
 """
 
 from __future__ import annotations
@@ -10,52 +11,63 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
 
 from aiogram import Bot
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, InputMediaPhoto, Message, ReplyParameters
 
-from engine.api import ErrorCode, ImageService, JobResult, JobState, JobStatus, Picture
+from engine.api import MODES, ErrorCode, ImageService, JobResult, JobState, JobStatus, Picture
 from keyboards.jobs import in_progress_keyboard
 from locales import Texts
 
 from . import screens
 from .pacing import StatusPacer
-from .storage import JobRecord, Shot, Store, storage_down
+from .records import JobRecord, State
+from .requests import Requests
 from .telegram import Edit, chat_action, delete, edit_once, edit_text, retrying
 
 log = logging.getLogger(__name__)
 
 
 class Delivery:
-    def __init__(
-        self, bot: Bot, engine: ImageService, store: Store, styles: Mapping, modes: Callable[[], Collection[str]]
-    ) -> None:
+    def __init__(self, bot: Bot, engine: ImageService, requests: Requests) -> None:
         self.bot = bot
         self.engine = engine
-        self.store = store
-        self.styles = styles
-        self.modes = modes
+        self.requests = requests
         self._tasks: dict[str, asyncio.Task] = {}
-        self._owners: dict[str, int] = {}  # engine job id -> user
         self.pacer = StatusPacer()  # one for every status message of every chat
 
     # ---- bookkeeping --------------------------------------------------------------------------------
-    def follow(self, record: JobRecord, texts: Texts, shown: str) -> None:
+    async def start(
+        self, record: JobRecord, texts: Texts, *, edit: Message | None = None, reply_to: Message | None = None
+    ) -> None:
+        """Show a submitted request's status (editing `edit`, else replying to `reply_to`) and follow it."""
+        text = screens.status_text(texts, self.engine.status(record.engine_job))
+        keyboard = in_progress_keyboard(texts, record.id)
+        if edit is not None and await edit_text(self.bot, edit.chat.id, edit.message_id, text, keyboard):
+            record.message_id = edit.message_id
+        else:
+            reply = (
+                ReplyParameters(message_id=reply_to.message_id, allow_sending_without_reply=True) if reply_to else None
+            )
+            sent = await retrying(
+                lambda: self.bot.send_message(
+                    record.chat_id,
+                    text,
+                    reply_markup=keyboard,
+                    reply_parameters=reply,
+                    message_thread_id=record.thread_id,
+                ),
+                "sendMessage",
+            )
+            record.message_id = sent.message_id
+        await self.requests.save(record)
+        self._follow_in_background(record, texts, text)
+
+    def _follow_in_background(self, record: JobRecord, texts: Texts, shown: str) -> None:
         """Follow the job of `record`, whose status message now says `shown`."""
         task = asyncio.create_task(self._follow(record, texts, shown), name=f"deliver-{record.id}")
         self._tasks[record.id] = task
-        self._owners[record.engine_job] = record.owner
-
-        def done(_: asyncio.Task) -> None:
-            self._tasks.pop(record.id, None)
-            self._owners.pop(record.engine_job, None)
-
-        task.add_done_callback(done)
-
-    def active_jobs(self, user: int) -> list[str]:
-        """Engine job ids of this user's requests still being followed."""
-        return [job for job, owner in self._owners.items() if owner == user]
+        task.add_done_callback(lambda _: self._tasks.pop(record.id, None))
 
     @property
     def in_flight(self) -> int:
@@ -79,18 +91,18 @@ class Delivery:
                 result = final.result or await self.engine.result(record.engine_job)
                 await self._deliver(record, result, texts)
             else:
-                record.state = "cancelled" if final.state == JobState.CANCELLED else "failed"
+                record.state = State.CANCELLED if final.state == JobState.CANCELLED else State.FAILED
                 await edit_text(self.bot, record.chat_id, record.message_id, screens.end_text(texts, final))
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("delivery of job %s failed", record.id)
-            record.state = "failed"
+            record.state = State.FAILED
             with contextlib.suppress(Exception):
                 await edit_text(self.bot, record.chat_id, record.message_id, screens.error_text(texts, "internal"))
         finally:
             with contextlib.suppress(Exception):
-                await self.store.save_job(record)
+                await self.requests.save(record)
 
     async def _watch(self, record: JobRecord, texts: Texts, shown: str) -> JobStatus:
         """Edit the status message as the job moves, when its text changes and pacing allows; return the job's
@@ -106,7 +118,7 @@ class Delivery:
 
         consumer = asyncio.create_task(consume())
         keyboard = in_progress_keyboard(texts, record.id)
-        last_edit = time.monotonic()  # the status message was just written by Workshop.start
+        last_edit = time.monotonic()  # the status message was just written by `start`
         try:
             while not consumer.done():
                 changed.clear()
@@ -137,14 +149,11 @@ class Delivery:
         return outcome == Edit.DONE
 
     async def _deliver(self, record: JobRecord, result: JobResult, texts: Texts) -> None:
-        record.result_style = result.style
-        record.pictures = [Shot(p.seed, p.width, p.height, p.file_format) for p in result.pictures]
-        record.state = "done"  # saved before the buttons appear: a quick press must find it done
-        stored = await self._store_result(record, result)
+        stored = await self.requests.keep_result(record, result)
         thread = record.thread_id
         started = time.monotonic()
         async with chat_action(self.bot, record.chat_id, "upload_photo", thread):
-            if record.mode == "upscale":
+            if MODES[record.mode].as_file:
                 await self._send_file(record, result.pictures[0], texts)
             else:
                 first = await self._send_album(record, result, texts)
@@ -168,26 +177,11 @@ class Delivery:
         """The buttons, or, when the record could not be stored, a note instead: its buttons would only say
         "too old"."""
         if stored:
-            return screens.results_screen(texts, record, self.modes())
+            return screens.results_screen(texts, record, self.requests.modes())
         return texts("results-unsaved"), None
 
-    async def _store_result(self, record: JobRecord, result: JobResult) -> bool:
-        """Keep the record and its pictures for the buttons; False if storage failed (the pictures go out anyway)."""
-        try:
-            if record.mode != "upscale":  # a 4K file is sent, not kept: nothing is made from it here
-                for n, picture in enumerate(result.pictures, start=1):
-                    await self.store.put_blob(record.id, f"pic{n}", picture.png)
-            await self.store.save_job(record)
-        except Exception as error:
-            if not storage_down(error):
-                log.exception("job %s: the result could not be stored", record.id)
-            else:
-                log.warning("job %s: storage is not answering (%s); delivered without buttons", record.id, error)
-            return False
-        return True
-
     async def _send_album(self, record: JobRecord, result: JobResult, texts: Texts) -> Message:
-        caption = screens.caption(texts, record, result, self.styles)
+        caption = screens.caption(texts, record, result, self.requests.styles)
         thread = record.thread_id
         if len(result.pictures) == 1:  # sendMediaGroup takes 2-10 items
             picture = result.pictures[0]

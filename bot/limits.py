@@ -1,7 +1,7 @@
 """Per-user limits: flood control (a token bucket per user) and the optional daily quota of picture requests.
 
 The quota is counted where requests enter the engine: `Metered` stands in front of the engine for the bot's
-workshop, so every way of asking for pictures (a prompt, a button under results, a photo) is counted once,
+request service, so every way of asking for pictures (a prompt, a button under results, a photo) is counted once,
 and a request the engine refuses (a full line) is not counted.
 """
 
@@ -153,6 +153,12 @@ class Metered:
 
     async def result(self, job_id: str) -> JobResult:
         return await self.engine.result(job_id)
+
+    def stats(self) -> dict:
+        return self.engine.stats()
+
+    def health(self) -> dict:
+        return self.engine.health()
 
 
 async def quota_note(texts: Texts, quota: DailyQuota, user_id: int) -> str:

@@ -145,7 +145,7 @@ class Flood(BaseMiddleware):
 class Restarting(BaseMiddleware):
     """After SIGTERM updates still come in while the running job finishes: commands (/cancel, /help, /settings)
     and buttons work as usual, and a new prompt or photo hears "restarting, try in a minute" at once (a button
-    that would start a request hears it from the workshop)."""
+    that would start a request hears it from the request service)."""
 
     def __init__(self, closing: Callable[[], bool]) -> None:
         self.closing = closing

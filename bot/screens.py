@@ -16,20 +16,15 @@ from keyboards.results import results_keyboard
 from keyboards.settings import default_style_keyboard, settings_keyboard
 from locales import Texts, Translator
 
-from .storage import JobRecord, Prefs
+from .records import JobRecord, Prefs
+from .text import short
 
-CAPTION_PROMPT_CHARS = 700  # a caption holds 1024 characters; the style and seeds need the rest
 BAR_CELLS = 10
 
 
 def style_name(texts: Texts, styles: Mapping, style_id: str | None) -> str:
     style = styles.get(style_id or "")
     return style.name(texts.locale) if style is not None else (style_id or "")
-
-
-def short(prompt: str, limit: int = CAPTION_PROMPT_CHARS) -> str:
-    prompt = " ".join(prompt.split())
-    return prompt if len(prompt) <= limit else prompt[: limit - 1].rstrip() + "…"
 
 
 def draft_screen(

@@ -1,4 +1,4 @@
-"""Job records (parameters and result pictures) and user preferences: in memory, or in Redis with a TTL.
+"""Persistence of the bot's records (bot/records.py): in memory, or in Redis with a TTL.
 
 A record is JSON; pictures are raw bytes under their own keys. Never pickle: the data crosses a process
 (and a Redis) boundary and outlives a deploy.
@@ -6,13 +6,12 @@ A record is JSON; pictures are raw bytes under their own keys. Never pickle: the
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from .records import JobRecord, Prefs, prefs_from_json, prefs_to_json
 
 log = logging.getLogger(__name__)
 
@@ -20,80 +19,6 @@ log = logging.getLogger(__name__)
 # buttons then say "expired"). Redis is the place for a week of pictures.
 MEMORY_BLOB_BUDGET = 1024 * 1024 * 1024
 QUOTA_KEEP_S = 2 * 24 * 3600  # a day's request counters outlive the day (time zones of readers, /stats)
-
-
-@dataclass
-class Prefs:
-    locale: str | None = None  # None = follow Telegram's language_code
-    style: str | None = None  # None = the engine's default style
-    aspect: str = "1:1"
-    count: int = 4
-    beautify: bool = False
-
-
-@dataclass
-class Shot:
-    """One picture of a finished job (its bytes are the blob "pic<n>")."""
-
-    seed: int
-    width: int
-    height: int
-    file_format: str = "png"
-
-
-@dataclass
-class JobRecord:
-    """Everything a button needs later: what was asked, in which chat, by whom, and what came out.
-
-    mode is an engine Mode value, or "photo"/"pair" for the choices shown under one or two user photos.
-    """
-
-    id: str
-    owner: int
-    chat_id: int
-    mode: str = "generate"
-    prompt: str = ""
-    style: str | None = None
-    aspect: str = "1:1"
-    count: int = 4
-    seed: int | None = None
-    beautify: bool = False
-    variation: str = "subtle"
-    zoom: float = 1.0  # ZOOM: 1 = extend to the new aspect only; 1.5 / 2 = zoom out further
-    weights: list[float] = field(default_factory=list)
-    source_files: list[str] = field(default_factory=list)  # Telegram file ids, downloaded when first used
-    sources: int = 0  # source pictures stored as blobs "src<n>"
-    state: str = "draft"  # draft | submitted | done | failed | cancelled
-    engine_job: str = ""
-    pictures: list[Shot] = field(default_factory=list)
-    result_style: str = ""
-    page: int = 0  # the style page shown on a draft
-    message_id: int = 0  # the draft/status message
-    thread_id: int | None = None
-    locale: str = "en"
-    created: float = field(default_factory=time.time)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> JobRecord:
-        data = json.loads(raw)
-        known = {f.name for f in fields(cls)}
-        data = {key: value for key, value in data.items() if key in known}
-        data["pictures"] = [Shot(**shot) for shot in data.get("pictures", [])]
-        return cls(**data)
-
-
-def new_job_id() -> str:
-    return secrets.token_urlsafe(6)  # 8 characters of [A-Za-z0-9_-]
-
-
-def _prefs_from(raw: str | bytes | None) -> Prefs:
-    if not raw:
-        return Prefs()
-    known = {f.name for f in fields(Prefs)}
-    return Prefs(**{key: value for key, value in json.loads(raw).items() if key in known})
 
 
 class Store:
@@ -187,10 +112,10 @@ class MemoryStore(Store):
         return entry[1]
 
     async def get_prefs(self, user_id: int) -> Prefs:
-        return _prefs_from(self._prefs.get(user_id))
+        return prefs_from_json(self._prefs.get(user_id))
 
     async def save_prefs(self, user_id: int, prefs: Prefs) -> None:
-        self._prefs[user_id] = json.dumps(asdict(prefs))
+        self._prefs[user_id] = prefs_to_json(prefs)
 
     async def get_access(self) -> tuple[set[int], set[int]]:
         return set(self._allowed), set(self._denied)
@@ -259,10 +184,10 @@ class RedisStore(Store):
         return await self.redis.get(self._key("blob", job_id, name))
 
     async def get_prefs(self, user_id: int) -> Prefs:
-        return _prefs_from(await self.redis.get(self._key("prefs", user_id)))
+        return prefs_from_json(await self.redis.get(self._key("prefs", user_id)))
 
     async def save_prefs(self, user_id: int, prefs: Prefs) -> None:
-        await self.redis.set(self._key("prefs", user_id), json.dumps(asdict(prefs)))
+        await self.redis.set(self._key("prefs", user_id), prefs_to_json(prefs))
 
     async def get_access(self) -> tuple[set[int], set[int]]:
         allowed = await self.redis.smembers(self._key("access", "allow"))

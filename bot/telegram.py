@@ -158,3 +158,8 @@ async def answer(query: CallbackQuery, text: str | None = None, alert: bool = Fa
         await query.answer(text, show_alert=alert)
     except TelegramAPIError as error:
         log.info("callback answer skipped: %s", error)
+
+
+def place(message: Message) -> tuple[int, int | None]:
+    """(chat id, topic id) of a message: where a request made from it is answered."""
+    return message.chat.id, message.message_thread_id if message.is_topic_message else None

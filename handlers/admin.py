@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject, Filter
@@ -16,12 +15,9 @@ from aiogram.types import Message
 from bot import reports
 from bot.access import AccessPolicy
 from bot.config import Settings
-from bot.workshop import Workshop
-from engine.health import device_memory
+from bot.delivery import Delivery
+from engine.api import ImageService
 from locales import Texts
-
-if TYPE_CHECKING:  # the engine's module loads torch; handlers never do
-    from engine.service import Engine
 
 router = Router(name="admin")
 log = logging.getLogger(__name__)
@@ -39,8 +35,8 @@ router.message.filter(FromAdmin())
 async def stats(
     message: Message,
     texts: Texts,
-    engine: Engine,
-    workshop: Workshop,
+    engine: ImageService,
+    delivery: Delivery,
     settings: Settings,
     access: AccessPolicy,
     started_at: float,
@@ -49,8 +45,8 @@ async def stats(
     text = reports.stats_text(
         texts,
         engine.stats(),
-        device_memory(),
-        workshop.delivery.in_flight,
+        engine.health(),
+        delivery.in_flight,
         time.monotonic() - started_at,
         limits,
         access.lists(),

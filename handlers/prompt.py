@@ -1,4 +1,7 @@
-"""Text -> the style screen (styles in pages, ✨ improve prompt, aspect) -> a tap on a style starts it."""
+"""Text -> the style screen (styles in pages, ✨ improve prompt, aspect) -> a tap on a style starts it.
+
+One handler per action of the style screen (keyboards.callbacks.DraftAct).
+"""
 
 from __future__ import annotations
 
@@ -7,34 +10,36 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot import screens
+from bot.delivery import Delivery
 from bot.filters import Addressed
-from bot.guards import owned_record
+from bot.guards import PressedRecord
+from bot.records import JobRecord, Prefs, State
+from bot.requests import Requests
 from bot.states import Ask
-from bot.storage import Prefs, Store
-from bot.telegram import answer, edit_markup, edit_text
-from bot.workshop import Workshop, clean_prompt
+from bot.telegram import answer, edit_markup, edit_text, place
+from bot.text import clean_prompt
 from engine.api import MAX_PROMPT_CHARS
-from keyboards.callbacks import DraftCb, unpack_value
+from keyboards.callbacks import DraftAct, DraftCb, unpack_value
 from keyboards.common import ASPECT_CHOICES
 from locales import Texts
 
+from .common import show_draft, start_request
+
 router = Router(name="prompt")
+# A press on the style screen of a request that already started (a double tap on a style) changes nothing.
+router.callback_query.middleware(
+    PressedRecord(lambda record, _: record.state == State.DRAFT, stale_key="already-started", alert=False)
+)
 
 
-async def _show_draft(message: Message, record, texts: Texts, workshop: Workshop, cut: bool = False) -> None:
-    text, markup = screens.draft_screen(
-        texts, record, workshop.styles, workshop.default_style, offer_beautify=workshop.can_beautify()
-    )
-    if cut:  # a prompt over the engine's limit is cut, not refused: the user sees what is kept, and why
-        text = texts("prompt-cut", limit=MAX_PROMPT_CHARS) + "\n\n" + text
-    sent = await message.reply(text, reply_markup=markup)
-    record.message_id = sent.message_id
-    await workshop.store.save_job(record)
+def _cut_notice(texts: Texts, cut: bool) -> str:
+    """A prompt over the engine's limit is cut, not refused: the user sees what is kept, and why."""
+    return texts("prompt-cut", limit=MAX_PROMPT_CHARS) + "\n\n" if cut else ""
 
 
 @router.message(Ask.prompt, F.text, Addressed())
 async def answer_to_question(
-    message: Message, prompt: str, state: FSMContext, texts: Texts, store: Store, workshop: Workshop
+    message: Message, prompt: str, state: FSMContext, texts: Texts, requests: Requests
 ) -> None:
     """The text the bot asked for (remix, photo + text): it completes that request's draft."""
     prompt, cut = clean_prompt(prompt)
@@ -43,12 +48,12 @@ async def answer_to_question(
         return
     draft_id = (await state.get_data()).get("draft")
     await state.set_state(None)
-    record = await store.get_job(draft_id) if draft_id else None
+    record = await requests.get(draft_id) if draft_id else None
     if record is None:
         await message.reply(texts("expired"))
         return
     record.prompt = prompt
-    await _show_draft(message, record, texts, workshop, cut)
+    await show_draft(message, record, texts, requests, notice=_cut_notice(texts, cut))
 
 
 @router.message(F.text.startswith("/"))
@@ -58,13 +63,13 @@ async def unknown_command(message: Message, texts: Texts) -> None:
 
 
 @router.message(F.text, Addressed())
-async def prompt_text(message: Message, prompt: str, texts: Texts, prefs: Prefs, workshop: Workshop) -> None:
+async def prompt_text(message: Message, prompt: str, texts: Texts, prefs: Prefs, requests: Requests) -> None:
     prompt, cut = clean_prompt(prompt)
     if not prompt:
         await message.reply(texts("prompt-empty"))
         return
-    record = await workshop.draft(message.from_user.id, message, prefs, prompt)
-    await _show_draft(message, record, texts, workshop, cut)
+    record = await requests.draft(message.from_user.id, *place(message), prefs, prompt)
+    await show_draft(message, record, texts, requests, notice=_cut_notice(texts, cut))
 
 
 @router.message(F.sticker | F.voice | F.audio | F.location | F.contact, Addressed())
@@ -72,50 +77,62 @@ async def other_content(message: Message, texts: Texts) -> None:
     await message.reply(texts("send-text-or-photo"))
 
 
-@router.callback_query(DraftCb.filter())
-async def draft_button(
-    query: CallbackQuery, callback_data: DraftCb, texts: Texts, prefs: Prefs, store: Store, workshop: Workshop
+# ---- the style screen's buttons ---------------------------------------------------------------------------
+@router.callback_query(DraftCb.filter(F.act == DraftAct.STYLE))
+async def pick_style(
+    query: CallbackQuery,
+    callback_data: DraftCb,
+    record: JobRecord,
+    texts: Texts,
+    requests: Requests,
+    delivery: Delivery,
 ) -> None:
-    record = await owned_record(query, store, texts, callback_data.job)
-    if record is None:
-        return
-    if record.state != "draft":
-        await answer(query, texts.plain("already-started"))
-        return
-    act, value = callback_data.act, unpack_value(callback_data.val)
-    if act == "style":
-        await answer(query, texts.plain("picked"))
-        if value in workshop.styles:
-            record.style = value
-        problem = await workshop.start(record, texts, edit=query.message)
-        if problem:
-            await query.message.reply(problem)
-        return
+    await answer(query, texts.plain("picked"))
+    style = unpack_value(callback_data.style)
+    if style in requests.styles:
+        record.style = style
+    await start_request(record, texts, requests, delivery, edit=query.message)
+
+
+@router.callback_query(DraftCb.filter(F.act == DraftAct.CLOSE))
+async def close(query: CallbackQuery, record: JobRecord, texts: Texts, requests: Requests) -> None:
     await answer(query)
-    if act == "close":
-        record.state = "closed"
-        await store.save_job(record)
-        await edit_text(query.bot, query.message.chat.id, query.message.message_id, texts("draft-closed"))
+    record.state = State.CLOSED
+    await requests.save(record)
+    await edit_text(query.bot, query.message.chat.id, query.message.message_id, texts("draft-closed"))
+
+
+@router.callback_query(DraftCb.filter(F.act == DraftAct.PAGE))
+async def turn_page(query: CallbackQuery, callback_data: DraftCb, record: JobRecord, **context) -> None:
+    record.page = callback_data.page
+    await _redraw(query, record, **context)
+
+
+@router.callback_query(DraftCb.filter(F.act == DraftAct.BEAUTIFY))
+async def toggle_beautify(query: CallbackQuery, record: JobRecord, requests: Requests, **context) -> None:
+    if not requests.can_beautify():  # a stale button from before the prompt LLM went away
+        await answer(query)
         return
-    if act == "page":
-        record.page = _number(value)
-    elif act == "beautify" and workshop.can_beautify():
-        record.beautify = not record.beautify
-    elif act == "aspect" and value in ASPECT_CHOICES:
-        record.aspect = value
-    else:
-        return  # a stale or forged button: nothing to change
-    await store.save_job(record)
-    default_style = prefs.style or workshop.default_style
+    record.beautify = not record.beautify
+    await _redraw(query, record, requests=requests, **context)
+
+
+@router.callback_query(DraftCb.filter(F.act == DraftAct.ASPECT))
+async def pick_aspect(query: CallbackQuery, callback_data: DraftCb, record: JobRecord, **context) -> None:
+    aspect = unpack_value(callback_data.aspect)
+    if aspect not in ASPECT_CHOICES:  # a forged button: nothing to change
+        await answer(query)
+        return
+    record.aspect = aspect
+    await _redraw(query, record, **context)
+
+
+async def _redraw(query: CallbackQuery, record: JobRecord, texts: Texts, prefs: Prefs, requests: Requests, **_) -> None:
+    """Save the changed draft and show its keyboard again."""
+    await answer(query)
+    await requests.save(record)
+    default_style = prefs.style or requests.default_style
     _, markup = screens.draft_screen(
-        texts, record, workshop.styles, default_style, offer_beautify=workshop.can_beautify()
+        texts, record, requests.styles, default_style, offer_beautify=requests.can_beautify()
     )
     await edit_markup(query.bot, query.message, markup)
-
-
-def _number(value: str) -> int:
-    """A page number from a button (a forged or stale one reads as the first page)."""
-    try:
-        return int(value)
-    except ValueError:
-        return 0

@@ -1,112 +1,158 @@
-"""The buttons under results: V (subtle/strong), 4K, 🔄 reroll, 🎨 another style, 🔭 zoom, 🖌 remix, mix balance."""
+"""The buttons under results, one handler per action (keyboards.callbacks.ResultAct): V (subtle/strong), 4K,
+🔄 reroll, 🎨 another style, 🔭 zoom, 🖌 remix, mix balance, and the sub-menus that pick a picture.
+
+What each press makes is its rule in bot/rules.py (RESULT_RULES); these handlers only read the press, apply
+the rule and show what comes next.
+"""
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot import screens
-from bot.guards import owned_record
-from bot.states import Ask
-from bot.storage import JobRecord, Store
+from bot import rules, screens
+from bot.delivery import Delivery
+from bot.guards import ONCE, OncePerTap, PressedRecord
+from bot.intake import PictureUnusable
+from bot.records import JobRecord, Prefs, State
+from bot.requests import Requests
 from bot.telegram import answer, edit_text
-from bot.workshop import SourcesMissing, Workshop
-from keyboards.callbacks import ResultCb, unpack_value
+from keyboards.callbacks import ResultAct, ResultCb, unpack_value
 from keyboards.results import pick_keyboard, strong_keyboard, zoom_keyboard
 from locales import Texts
 
+from . import common
+
 router = Router(name="results")
-ACTS = ("vary", "strong", "upscale", "reroll", "restyle", "zoom", "remix", "mix", "menu", "zoompick")
 
 
-@router.callback_query(ResultCb.filter())
-async def result_button(
-    query: CallbackQuery,
-    callback_data: ResultCb,
-    state: FSMContext,
-    texts: Texts,
-    store: Store,
-    workshop: Workshop,
-) -> None:
-    record = await owned_record(query, store, texts, callback_data.job)
-    if record is None:
+def _usable(record: JobRecord, pressed: ResultCb) -> bool:
+    """A button of a finished request, naming one of its pictures (or none): else a stale or forged one."""
+    return record.state == State.DONE and 0 <= pressed.pic <= len(record.pictures)
+
+
+router.callback_query.middleware(PressedRecord(_usable))
+router.callback_query.middleware(OncePerTap())
+
+
+class Press:
+    """A press of a button that makes a new request, with what applying its rule needs."""
+
+    def __init__(self, query: CallbackQuery, record: JobRecord, pic: int, context: dict) -> None:
+        self.query, self.record, self.pic = query, record, pic
+        self.texts: Texts = context["texts"]
+        self.prefs: Prefs = context["prefs"]
+        self.state: FSMContext = context["state"]
+        self.requests: Requests = context["requests"]
+        self.delivery: Delivery = context["delivery"]
+
+
+async def _apply(act: ResultAct, press: Press, *, restore: bool = False, **changes) -> None:
+    """Make the request RESULT_RULES[act] makes and go on as the rule says; `changes` are the press's own
+    arguments; `restore` puts the main keyboard back first (the press came from a sub-menu)."""
+    texts, message, rule = press.texts, press.query.message, rules.RESULT_RULES[act]
+    await answer(press.query, texts.plain("picked"))
+    try:
+        job = await press.requests.derive(press.record, rule, press.prefs, press.pic, **changes)
+    except PictureUnusable as unusable:
+        await message.reply(texts(unusable.key))
         return
-    count = len(record.pictures)
-    act, pic, message = callback_data.act, callback_data.pic, query.message
-    if record.state != "done" or not 0 <= pic <= count or act not in ACTS:
-        await answer(query, texts.plain("expired"), alert=True)  # a stale or forged button
-        return
-    if act not in ("menu", "zoompick") and not workshop.first_press(query.from_user.id, query.data):
-        await answer(query, texts.plain("already-started"))  # a double tap makes one job, not two
+    if restore:
+        await _show_main(message, press.record, texts, press.requests)
+    question = texts(rule.question, n=press.pic) if rule.question else ""
+    await common.follow_rule(rule, job, message, texts, press.state, press.requests, press.delivery, question)
+
+
+# aiogram hands a handler the keyword arguments it names; `**context` takes them all (texts, prefs, state,
+# requests, delivery...), which Press picks from.
+@router.callback_query(ResultCb.filter(F.act.in_({ResultAct.VARY, ResultAct.STRONG})), flags=ONCE)
+async def vary(query: CallbackQuery, callback_data: ResultCb, record: JobRecord, **context) -> None:
+    await _apply(callback_data.act, Press(query, record, callback_data.pic, context))
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.UPSCALE), flags=ONCE)
+async def upscale(query: CallbackQuery, callback_data: ResultCb, record: JobRecord, **context) -> None:
+    await _apply(ResultAct.UPSCALE, Press(query, record, callback_data.pic, context))
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.REROLL), flags=ONCE)
+async def reroll(query: CallbackQuery, record: JobRecord, **context) -> None:
+    await _apply(ResultAct.REROLL, Press(query, record, 0, context))
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.RESTYLE), flags=ONCE)
+async def restyle(query: CallbackQuery, record: JobRecord, **context) -> None:
+    await _apply(ResultAct.RESTYLE, Press(query, record, 0, context))
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.MIX), flags=ONCE)
+async def mix_balance(query: CallbackQuery, callback_data: ResultCb, record: JobRecord, **context) -> None:
+    await _apply(ResultAct.MIX, Press(query, record, 0, context), **rules.balance(callback_data.balance))
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.ZOOM_OUT), flags=ONCE)
+async def zoom_out(query: CallbackQuery, callback_data: ResultCb, record: JobRecord, **context) -> None:
+    press = Press(query, record, callback_data.pic, context)
+    await _apply(ResultAct.ZOOM_OUT, press, restore=True, **rules.zoom_out(callback_data.factor))
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.EXTEND), flags=ONCE)
+async def extend(query: CallbackQuery, callback_data: ResultCb, record: JobRecord, **context) -> None:
+    press = Press(query, record, callback_data.pic, context)
+    await _apply(ResultAct.EXTEND, press, restore=True, **rules.extend(unpack_value(callback_data.aspect)))
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.REMIX), flags=ONCE)
+async def remix(query: CallbackQuery, callback_data: ResultCb, record: JobRecord, **context) -> None:
+    await _apply(ResultAct.REMIX, Press(query, record, callback_data.pic, context), restore=True)
+
+
+# ---- sub-menus: the same message, another keyboard --------------------------------------------------------
+@router.callback_query(ResultCb.filter(F.act == ResultAct.STRONG_MENU))
+async def strong_menu(query: CallbackQuery, record: JobRecord, texts: Texts) -> None:
+    await answer(query, texts.plain("picked"))
+    keyboard = strong_keyboard(texts, record.id, len(record.pictures))
+    await _swap(query.message, texts("results-strong-text"), keyboard)
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.ZOOM_MENU))
+async def zoom_menu(query: CallbackQuery, record: JobRecord, texts: Texts) -> None:
+    await answer(query, texts.plain("picked"))
+    if len(record.pictures) > 1:
+        keyboard = pick_keyboard(texts, record.id, len(record.pictures), ResultAct.ZOOM_PICK)
+        await _swap(query.message, texts("results-pick-zoom"), keyboard)
+    else:
+        await _swap(query.message, texts("results-zoom-text", n=1), zoom_keyboard(texts, record.id, 1))
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.ZOOM_PICK))
+async def zoom_pick(query: CallbackQuery, callback_data: ResultCb, record: JobRecord, texts: Texts) -> None:
+    await answer(query, texts.plain("picked"))
+    pic = callback_data.pic
+    await _swap(query.message, texts("results-zoom-text", n=pic), zoom_keyboard(texts, record.id, pic))
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.REMIX_MENU))
+async def remix_menu(query: CallbackQuery, record: JobRecord, texts: Texts, **context) -> None:
+    if len(record.pictures) == 1:  # nothing to pick: remix it
+        await _apply(ResultAct.REMIX, Press(query, record, 1, {"texts": texts, **context}))
         return
     await answer(query, texts.plain("picked"))
-    if act == "menu":
-        await _menu(message, record, callback_data.val, texts, state, workshop)
-        return
-    if act == "zoompick":
-        await edit_text(
-            query.bot,
-            message.chat.id,
-            message.message_id,
-            texts("results-zoom-text", n=pic),
-            zoom_keyboard(texts, record.id, pic),
-        )
-        return
-    value = unpack_value(callback_data.val)
-    try:
-        job = await workshop.follow_up(record, act, pic, value)
-    except SourcesMissing as missing:
-        await message.reply(texts(missing.key))
-        return
-    if act == "remix":
-        await _restore(message, record, texts, workshop)
-        await _ask_for_prompt(message, job, texts("ask-remix-prompt", n=pic), state)
-        return
-    if act == "restyle":
-        text, markup = screens.draft_screen(texts, job, workshop.styles, None, offer_beautify=workshop.can_beautify())
-        sent = await message.reply(text, reply_markup=markup)
-        job.message_id = sent.message_id
-        await store.save_job(job)
-        return
-    if act == "zoom":
-        await _restore(message, record, texts, workshop)
-    problem = await workshop.start(job, texts, reply_to=message)
-    if problem:
-        await message.reply(problem)
+    keyboard = pick_keyboard(texts, record.id, len(record.pictures), ResultAct.REMIX)
+    await _swap(query.message, texts("results-pick-remix"), keyboard)
 
 
-async def _menu(
-    message: Message, record: JobRecord, menu: str, texts: Texts, state: FSMContext, workshop: Workshop
-) -> None:
-    count = len(record.pictures)
-    if menu == "strong":
-        text, markup = texts("results-strong-text"), strong_keyboard(texts, record.id, count)
-    elif menu == "zoom" and count > 1:
-        text, markup = texts("results-pick-zoom"), pick_keyboard(texts, record.id, count, "zoom")
-    elif menu == "zoom":
-        text, markup = texts("results-zoom-text", n=1), zoom_keyboard(texts, record.id, 1)
-    elif menu == "remix" and count > 1:
-        text, markup = texts("results-pick-remix"), pick_keyboard(texts, record.id, count, "remix")
-    elif menu == "remix":
-        try:
-            job = await workshop.follow_up(record, "remix", 1)
-        except SourcesMissing as missing:
-            await message.reply(texts(missing.key))
-            return
-        await _ask_for_prompt(message, job, texts("ask-remix-prompt", n=1), state)
-        return
-    else:
-        text, markup = screens.results_screen(texts, record, workshop.modes())
+@router.callback_query(ResultCb.filter(F.act == ResultAct.BACK))
+async def back(query: CallbackQuery, record: JobRecord, texts: Texts, requests: Requests) -> None:
+    await answer(query, texts.plain("picked"))
+    await _show_main(query.message, record, texts, requests)
+
+
+async def _show_main(message: Message, record: JobRecord, texts: Texts, requests: Requests) -> None:
+    text, markup = screens.results_screen(texts, record, requests.modes())
+    await _swap(message, text, markup)
+
+
+async def _swap(message: Message, text: str, markup) -> None:
     await edit_text(message.bot, message.chat.id, message.message_id, text, markup)
-
-
-async def _restore(message: Message, record: JobRecord, texts: Texts, workshop: Workshop) -> None:
-    text, markup = screens.results_screen(texts, record, workshop.modes())
-    await edit_text(message.bot, message.chat.id, message.message_id, text, markup)
-
-
-async def _ask_for_prompt(message: Message, job: JobRecord, question: str, state: FSMContext) -> None:
-    await state.set_state(Ask.prompt)
-    await state.update_data(draft=job.id)
-    await message.reply(question)

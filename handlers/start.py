@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot import screens
-from bot.storage import Prefs
-from bot.telegram import answer
-from bot.workshop import Workshop
+from bot.guards import ONCE, OncePerTap
+from bot.records import Prefs
+from bot.requests import Requests
+from bot.telegram import answer, place
 from keyboards.callbacks import ExampleCb
 from keyboards.start import EXAMPLES, examples_keyboard
 from locales import Texts
 
+from .common import show_draft
+
 router = Router(name="start")
+router.callback_query.middleware(OncePerTap(quiet=True))  # a double tap: one style screen is enough
 
 
 @router.message(CommandStart())
@@ -30,19 +33,9 @@ async def help_text(message: Message, texts: Texts, prefs: Prefs) -> None:
     await message.answer(texts("help", count=prefs.count))
 
 
-@router.callback_query(ExampleCb.filter())
-async def example(
-    query: CallbackQuery, callback_data: ExampleCb, texts: Texts, prefs: Prefs, workshop: Workshop
-) -> None:
-    if callback_data.n not in EXAMPLES or not workshop.first_press(query.from_user.id, query.data):
-        await answer(query)  # a forged number, or a double tap: one style screen is enough
-        return
+@router.callback_query(ExampleCb.filter(F.n.in_(EXAMPLES)), flags=ONCE)
+async def example(query: CallbackQuery, callback_data: ExampleCb, texts: Texts, prefs: Prefs, requests: Requests):
     await answer(query)
     prompt = texts.plain(f"example-{callback_data.n}")
-    record = await workshop.draft(query.from_user.id, query.message, prefs, prompt)
-    text, markup = screens.draft_screen(
-        texts, record, workshop.styles, workshop.default_style, offer_beautify=workshop.can_beautify()
-    )
-    sent = await query.message.answer(text, reply_markup=markup)
-    record.message_id = sent.message_id
-    await workshop.store.save_job(record)
+    record = await requests.draft(query.from_user.id, *place(query.message), prefs, prompt)
+    await show_draft(query.message, record, texts, requests, reply=False)

@@ -1,52 +1,112 @@
-"""Callback data of every button: short prefixes, ids only (Telegram allows 64 bytes).
+"""Callback data of every button: a short prefix, an action, ids (Telegram allows 64 bytes).
 
-Prompts and parameters live in storage under a short job id; a button names the job and what to do.
+Prompts and parameters live in storage under a short job id; a button names the job, what to do (an action
+of its screen's enum) and, where the action needs one, its argument in a field of its own. Handlers filter on
+one action each: `ResultCb.filter(F.act == ResultAct.UPSCALE)` is where the 4K button is handled.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from aiogram.filters.callback_data import CallbackData
 
 
-class DraftCb(CallbackData, prefix="d"):
-    """The style screen of a request not yet started. act: style | page | beautify | aspect | close."""
+class DraftAct(StrEnum):
+    """The style screen of a request not yet started."""
 
+    STYLE = "style"  # start it in this style
+    PAGE = "page"  # show another page of styles
+    BEAUTIFY = "beautify"  # toggle ✨ improve prompt
+    ASPECT = "aspect"
+    CLOSE = "close"
+
+
+class DraftCb(CallbackData, prefix="d"):
     job: str
-    act: str
-    val: str = ""
+    act: DraftAct
+    style: str = ""  # STYLE
+    page: int = 0  # PAGE
+    aspect: str = ""  # ASPECT, packed
+
+
+class JobAct(StrEnum):
+    CANCEL = "cancel"
 
 
 class JobCb(CallbackData, prefix="j"):
-    """A request in progress. act: cancel."""
+    """A request in progress."""
 
     job: str
-    act: str = "cancel"
+    act: JobAct = JobAct.CANCEL
+
+
+class ResultAct(StrEnum):
+    """The buttons under results. The first group makes a new request; the menus swap the keyboard."""
+
+    VARY = "vary"  # subtle variations of picture `pic`
+    STRONG = "strong"  # strong variations of picture `pic`
+    UPSCALE = "upscale"  # 4K of picture `pic`
+    REROLL = "reroll"  # the same request again, new seeds
+    RESTYLE = "restyle"  # the same prompt and seed in a style picked next
+    ZOOM_OUT = "zoom"  # zoom picture `pic` out by `factor`, keeping its aspect
+    EXTEND = "extend"  # extend picture `pic` to `aspect`
+    REMIX = "remix"  # a new prompt over the outlines of picture `pic` (asked next)
+    MIX = "mix"  # the same photos mixed at another `balance`
+    STRONG_MENU = "strongs"  # which picture to vary strongly
+    ZOOM_MENU = "zooms"  # which picture to zoom (several) or how (one)
+    ZOOM_PICK = "zoompick"  # how to zoom picture `pic`
+    REMIX_MENU = "remixes"  # which picture to remix
+    BACK = "back"  # the main keyboard again
 
 
 class ResultCb(CallbackData, prefix="r"):
-    """Buttons under results. act: vary | strong | upscale | reroll | restyle | zoom | remix | mix | menu;
-    pic: which picture (1-based, 0 = none); val: a sub-choice (zoom aspect, mix balance, menu name)."""
-
     job: str
-    act: str
-    pic: int = 0
-    val: str = ""
+    act: ResultAct
+    pic: int = 0  # which picture, 1-based; 0 = none
+    factor: str = ""  # ZOOM_OUT: "1.5" or "2"
+    aspect: str = ""  # EXTEND, packed
+    balance: int = 0  # MIX: percent of the first photo
+
+
+class PhotoAct(StrEnum):
+    """The choices under one or two photos of the user's."""
+
+    VARY = "vary"
+    RESTYLE = "remix"  # keep its outlines, new prompt/style
+    PROMPT = "prompt"  # the photo guides, a prompt says what to draw
+    UPSCALE = "upscale"
+    MIX = "mix"  # the two photos mixed at `balance`
+    PAIR = "pair"  # wait for a second photo to mix with this one
+    ONLY_LAST = "only"  # of two photos, just the last one: its own choices
 
 
 class PhotoCb(CallbackData, prefix="p"):
-    """The choices for one or two photos. act: vary | remix | prompt | upscale | mix | only."""
-
     job: str
-    act: str
-    val: str = ""
+    act: PhotoAct
+    balance: int = 0  # MIX: percent of the first photo
+
+
+class SettingsAct(StrEnum):
+    LANG = "lang"
+    STYLE = "style"  # the default style
+    ASPECT = "aspect"
+    COUNT = "count"
+    BEAUTIFY = "beautify"
+    STYLES = "styles"  # the style list, at `page`
+    BACK = "back"
 
 
 class SettingsCb(CallbackData, prefix="s"):
-    """The settings screen of `user`. act: lang | style | aspect | count | beautify | styles | page | back."""
+    """The settings screen of `user` (a button of someone else's settings is refused)."""
 
     user: int
-    act: str
-    val: str = ""
+    act: SettingsAct
+    locale: str = ""  # LANG
+    style: str = ""  # STYLE
+    aspect: str = ""  # ASPECT, packed
+    count: int = 0  # COUNT
+    page: int = 0  # STYLES
 
 
 class ExampleCb(CallbackData, prefix="e"):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardButton
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from locales import Texts
 
@@ -24,3 +28,29 @@ def page_of(items: Sequence[str], page: int) -> tuple[list[str], int]:
     """The items on a page (the page wraps around), and that page's number."""
     page %= pages(len(items))
     return list(items[page * STYLES_PER_PAGE : (page + 1) * STYLES_PER_PAGE]), page
+
+
+def add_style_pages(
+    builder: InlineKeyboardBuilder,
+    texts: Texts,
+    styles: Mapping,
+    page: int,
+    current: str | None,
+    style_data: Callable[[str], CallbackData],
+    page_data: Callable[[int], CallbackData],
+) -> None:
+    """One page of style buttons (`current` marked), two a row, then ◀ page ▶ when there is more than one page."""
+    ids, page = page_of(list(styles), page)
+    for style_id in ids:
+        label = marked(texts, styles[style_id].name(texts.locale), style_id == current)
+        builder.button(text=label, callback_data=style_data(style_id))
+    builder.adjust(STYLES_PER_ROW)
+    total = pages(len(styles))
+    if total > 1:
+        builder.row(
+            InlineKeyboardButton(text=texts.plain("btn-prev"), callback_data=page_data(page - 1).pack()),
+            InlineKeyboardButton(
+                text=texts.plain("btn-page", page=page + 1, pages=total), callback_data=page_data(page).pack()
+            ),
+            InlineKeyboardButton(text=texts.plain("btn-next"), callback_data=page_data(page + 1).pack()),
+        )

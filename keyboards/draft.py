@@ -7,19 +7,17 @@ from collections.abc import Mapping
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from engine.api import MODES, Mode
 from locales import Texts
 
-from .callbacks import DraftCb, pack_value
-from .common import ASPECT_CHOICES, STYLES_PER_ROW, marked, page_of, pages
-
-# Modes whose size the user picks (image modes follow their source picture).
-ASPECT_MODES = ("generate",)
+from .callbacks import DraftAct, DraftCb, pack_value
+from .common import ASPECT_CHOICES, add_style_pages, marked
 
 
 def draft_keyboard(
     texts: Texts,
     job: str,
-    mode: str,
+    mode: Mode,
     styles: Mapping,
     page: int,
     beautify: bool,
@@ -30,40 +28,32 @@ def draft_keyboard(
 ) -> InlineKeyboardMarkup:
     """offer_beautify: whether the "✨ improve prompt" toggle is shown (the server has a prompt LLM)."""
     builder = InlineKeyboardBuilder()
-    ids, page = page_of(list(styles), page)
-    for style_id in ids:
-        label = marked(texts, styles[style_id].name(texts.locale), style_id == default_style)
-        builder.button(text=label, callback_data=DraftCb(job=job, act="style", val=pack_value(style_id)))
-    builder.adjust(STYLES_PER_ROW)
-    total = pages(len(styles))
-    if total > 1:
-        builder.row(
-            InlineKeyboardButton(
-                text=texts.plain("btn-prev"), callback_data=DraftCb(job=job, act="page", val=str(page - 1)).pack()
-            ),
-            InlineKeyboardButton(
-                text=texts.plain("btn-page", page=page + 1, pages=total),
-                callback_data=DraftCb(job=job, act="page", val=str(page)).pack(),
-            ),
-            InlineKeyboardButton(
-                text=texts.plain("btn-next"), callback_data=DraftCb(job=job, act="page", val=str(page + 1)).pack()
-            ),
-        )
-    if mode in ASPECT_MODES:
+    add_style_pages(
+        builder,
+        texts,
+        styles,
+        page,
+        default_style,
+        lambda style_id: DraftCb(job=job, act=DraftAct.STYLE, style=pack_value(style_id)),
+        lambda number: DraftCb(job=job, act=DraftAct.PAGE, page=number),
+    )
+    if MODES[mode].aspect_from_user:
         builder.row(
             *(
                 InlineKeyboardButton(
                     text=marked(texts, choice, choice == aspect),
-                    callback_data=DraftCb(job=job, act="aspect", val=pack_value(choice)).pack(),
+                    callback_data=DraftCb(job=job, act=DraftAct.ASPECT, aspect=pack_value(choice)).pack(),
                 )
                 for choice in ASPECT_CHOICES
             )
         )
-    close = InlineKeyboardButton(text=texts.plain("btn-close"), callback_data=DraftCb(job=job, act="close").pack())
+    close = InlineKeyboardButton(
+        text=texts.plain("btn-close"), callback_data=DraftCb(job=job, act=DraftAct.CLOSE).pack()
+    )
     if offer_beautify:
         toggle = InlineKeyboardButton(
             text=texts.plain("btn-beautify-on" if beautify else "btn-beautify-off"),
-            callback_data=DraftCb(job=job, act="beautify").pack(),
+            callback_data=DraftCb(job=job, act=DraftAct.BEAUTIFY).pack(),
         )
         builder.row(toggle, close)
     else:

@@ -1,4 +1,7 @@
-"""Under a user's photo: what to do with it; under two photos: the mix balance."""
+"""Under a user's photo: what to do with it; under two photos: the mix balance.
+
+A choice shows only where the engine here serves the mode its rule (bot/rules.py) would make.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +10,45 @@ from collections.abc import Collection
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.rules import PHOTO_RULES
+from engine.api import Mode
 from locales import Texts
 
-from .callbacks import PhotoCb
+from .callbacks import PhotoAct, PhotoCb
 from .results import BALANCES, balance_label
 
-# (action, label key, the engine modes any of which makes it available)
-PHOTO_ACTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("vary", "btn-photo-vary", ("reimagine", "vary")),
-    ("remix", "btn-photo-restyle", ("remix",)),
-    ("prompt", "btn-photo-prompt", ("photo_prompt",)),
-    ("upscale", "btn-photo-upscale", ("upscale",)),
-    ("mix", "btn-photo-mix", ("mix",)),
+# The choices under one photo, in order, with their labels.
+PHOTO_CHOICES: tuple[tuple[PhotoAct, str], ...] = (
+    (PhotoAct.VARY, "btn-photo-vary"),
+    (PhotoAct.RESTYLE, "btn-photo-restyle"),
+    (PhotoAct.PROMPT, "btn-photo-prompt"),
+    (PhotoAct.UPSCALE, "btn-photo-upscale"),
+    (PhotoAct.PAIR, "btn-photo-mix"),
 )
 
 
-def photo_keyboard(texts: Texts, job: str, modes: Collection[str]) -> InlineKeyboardMarkup:
+def _offered(act: PhotoAct, modes: Collection[Mode]) -> bool:
+    rule = PHOTO_RULES[PhotoAct.MIX if act == PhotoAct.PAIR else act]
+    return rule.offered(Mode.GENERATE, modes)
+
+
+def photo_keyboard(texts: Texts, job: str, modes: Collection[Mode]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    for act, key, needs in PHOTO_ACTIONS:
-        if any(mode in modes for mode in needs):
+    for act, key in PHOTO_CHOICES:
+        if _offered(act, modes):
             builder.button(text=texts.plain(key), callback_data=PhotoCb(job=job, act=act))
     builder.adjust(1)  # the labels are long: one a row reads best on a phone
     return builder.as_markup()
 
 
-def mix_keyboard(texts: Texts, job: str, modes: Collection[str]) -> InlineKeyboardMarkup:
+def mix_keyboard(texts: Texts, job: str, modes: Collection[Mode]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    if "mix" in modes:
+    mixes = _offered(PhotoAct.MIX, modes)
+    if mixes:
         for first in BALANCES:
-            builder.button(text=balance_label(texts, first), callback_data=PhotoCb(job=job, act="mix", val=str(first)))
-    builder.button(text=texts.plain("btn-mix-only-last"), callback_data=PhotoCb(job=job, act="only"))
-    builder.adjust(len(BALANCES) if "mix" in modes else 1, 1)
+            builder.button(
+                text=balance_label(texts, first), callback_data=PhotoCb(job=job, act=PhotoAct.MIX, balance=first)
+            )
+    builder.button(text=texts.plain("btn-mix-only-last"), callback_data=PhotoCb(job=job, act=PhotoAct.ONLY_LAST))
+    builder.adjust(len(BALANCES) if mixes else 1, 1)
     return builder.as_markup()

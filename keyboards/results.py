@@ -1,7 +1,8 @@
 """Under an album: V (variation) and 4K per picture, then 🔄 reroll · 🎨 style · 🔭 zoom · 🖌 remix.
 
 Four buttons a row at most, so it fits a phone. Strong variations, and the picture choice for zoom and
-remix, are sub-menus of the same message (its keyboard is swapped; « Back returns).
+remix, are sub-menus of the same message (its keyboard is swapped; « Back returns). A button shows only
+where the engine here serves the mode its rule (bot/rules.py) would make.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from collections.abc import Collection, Sequence
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.rules import RESULT_RULES
+from engine.api import Mode
 from locales import Texts
 
-from .callbacks import ResultCb, pack_value
+from .callbacks import ResultAct, ResultCb, pack_value
 from .common import marked
 
 BALANCES: tuple[int, ...] = (30, 50, 70)  # percent of the first photo in a mix
@@ -26,8 +29,8 @@ ZOOM_ASPECTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _button(text: str, job: str, act: str, pic: int = 0, val: str = "") -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=ResultCb(job=job, act=act, pic=pic, val=val).pack())
+def _button(text: str, job: str, act: ResultAct, pic: int = 0, **argument: str | int) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=ResultCb(job=job, act=act, pic=pic, **argument).pack())
 
 
 def balance_label(texts: Texts, first: int) -> str:
@@ -35,57 +38,66 @@ def balance_label(texts: Texts, first: int) -> str:
 
 
 def results_keyboard(
-    texts: Texts, job: str, mode: str, count: int, modes: Collection[str], weights: Sequence[float] = ()
+    texts: Texts, job: str, mode: Mode, count: int, modes: Collection[Mode], weights: Sequence[float] = ()
 ) -> InlineKeyboardMarkup:
+    def offered(act: ResultAct) -> bool:
+        return RESULT_RULES[act].offered(mode, modes)
+
     builder = InlineKeyboardBuilder()
     pics = range(1, count + 1)
-    if "vary" in modes:
-        builder.row(*(_button(texts.plain("btn-vary", n=n), job, "vary", n) for n in pics))
-    if "upscale" in modes:
-        builder.row(*(_button(texts.plain("btn-upscale", n=n), job, "upscale", n) for n in pics))
+    if offered(ResultAct.VARY):
+        builder.row(*(_button(texts.plain("btn-vary", n=n), job, ResultAct.VARY, n) for n in pics))
+    if offered(ResultAct.UPSCALE):
+        builder.row(*(_button(texts.plain("btn-upscale", n=n), job, ResultAct.UPSCALE, n) for n in pics))
     tools = []
-    if mode in modes:
-        tools.append(_button(texts.plain("btn-reroll"), job, "reroll"))
-    if ("restyle" if mode == "generate" else mode) in modes:
-        tools.append(_button(texts.plain("btn-restyle"), job, "restyle"))
-    if "zoom" in modes:
-        tools.append(_button(texts.plain("btn-zoom"), job, "menu", val="zoom"))
-    if "remix" in modes:
-        tools.append(_button(texts.plain("btn-remix"), job, "menu", val="remix"))
+    if offered(ResultAct.REROLL):
+        tools.append(_button(texts.plain("btn-reroll"), job, ResultAct.REROLL))
+    if offered(ResultAct.RESTYLE):
+        tools.append(_button(texts.plain("btn-restyle"), job, ResultAct.RESTYLE))
+    if offered(ResultAct.ZOOM_OUT):
+        tools.append(_button(texts.plain("btn-zoom"), job, ResultAct.ZOOM_MENU))
+    if offered(ResultAct.REMIX):
+        tools.append(_button(texts.plain("btn-remix"), job, ResultAct.REMIX_MENU))
     if tools:
         builder.row(*tools)
-    if mode == "mix" and "mix" in modes:
+    if mode == Mode.MIX and offered(ResultAct.MIX):
         current = round(weights[0] * 100) if weights else 50
         builder.row(
             *(
-                _button(marked(texts, balance_label(texts, first), first == current), job, "mix", val=str(first))
+                _button(marked(texts, balance_label(texts, first), first == current), job, ResultAct.MIX, balance=first)
                 for first in BALANCES
             )
         )
-    if "vary" in modes:
-        builder.row(_button(texts.plain("btn-strong"), job, "menu", val="strong"))
+    if offered(ResultAct.STRONG):
+        builder.row(_button(texts.plain("btn-strong"), job, ResultAct.STRONG_MENU))
     return builder.as_markup()
 
 
 def strong_keyboard(texts: Texts, job: str, count: int) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    builder.row(*(_button(texts.plain("btn-vary-strong", n=n), job, "strong", n) for n in range(1, count + 1)))
-    builder.row(_button(texts.plain("btn-back"), job, "menu", val="main"))
+    builder.row(*(_button(texts.plain("btn-vary-strong", n=n), job, ResultAct.STRONG, n) for n in range(1, count + 1)))
+    builder.row(_button(texts.plain("btn-back"), job, ResultAct.BACK))
     return builder.as_markup()
 
 
-def pick_keyboard(texts: Texts, job: str, count: int, menu: str) -> InlineKeyboardMarkup:
-    """Which picture to zoom out / remix (menu: zoom | remix)."""
+def pick_keyboard(texts: Texts, job: str, count: int, act: ResultAct) -> InlineKeyboardMarkup:
+    """Which picture to zoom out (act ZOOM_PICK) or remix (act REMIX)."""
     builder = InlineKeyboardBuilder()
-    act = "zoompick" if menu == "zoom" else "remix"
     builder.row(*(_button(texts.plain("btn-pick", n=n), job, act, n) for n in range(1, count + 1)))
-    builder.row(_button(texts.plain("btn-back"), job, "menu", val="main"))
+    builder.row(_button(texts.plain("btn-back"), job, ResultAct.BACK))
     return builder.as_markup()
 
 
 def zoom_keyboard(texts: Texts, job: str, pic: int) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    builder.row(*(_button(texts.plain("btn-zoom-out", factor=f), job, "zoom", pic, f) for f in ZOOM_FACTORS))
-    builder.row(*(_button(texts.plain(key), job, "zoom", pic, pack_value(aspect)) for aspect, key in ZOOM_ASPECTS))
-    builder.row(_button(texts.plain("btn-back"), job, "menu", val="main"))
+    builder.row(
+        *(_button(texts.plain("btn-zoom-out", factor=f), job, ResultAct.ZOOM_OUT, pic, factor=f) for f in ZOOM_FACTORS)
+    )
+    builder.row(
+        *(
+            _button(texts.plain(key), job, ResultAct.EXTEND, pic, aspect=pack_value(aspect))
+            for aspect, key in ZOOM_ASPECTS
+        )
+    )
+    builder.row(_button(texts.plain("btn-back"), job, ResultAct.BACK))
     return builder.as_markup()

@@ -9,14 +9,14 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from locales import LOCALES, Texts, Translator
 
-from .callbacks import SettingsCb, pack_value
-from .common import ASPECT_CHOICES, STYLES_PER_ROW, marked, page_of, pages
+from .callbacks import SettingsAct, SettingsCb, pack_value
+from .common import ASPECT_CHOICES, add_style_pages, marked
 
 COUNTS: tuple[int, ...] = (1, 2, 3, 4)
 
 
-def _button(text: str, user: int, act: str, val: str = "") -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=SettingsCb(user=user, act=act, val=val).pack())
+def _button(text: str, user: int, act: SettingsAct, **argument: str | int) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=SettingsCb(user=user, act=act, **argument).pack())
 
 
 def settings_keyboard(
@@ -35,23 +35,31 @@ def settings_keyboard(
     builder = InlineKeyboardBuilder()
     builder.row(
         *(
-            _button(marked(texts, translator[code].plain("language-name"), code == locale), user, "lang", code)
+            _button(
+                marked(texts, translator[code].plain("language-name"), code == locale),
+                user,
+                SettingsAct.LANG,
+                locale=code,
+            )
             for code in LOCALES
         )
     )
-    builder.row(_button(texts.plain("btn-settings-style", style=style_name), user, "styles", "0"))
+    builder.row(_button(texts.plain("btn-settings-style", style=style_name), user, SettingsAct.STYLES))
     builder.row(
         *(
-            _button(marked(texts, choice, choice == aspect), user, "aspect", pack_value(choice))
+            _button(marked(texts, choice, choice == aspect), user, SettingsAct.ASPECT, aspect=pack_value(choice))
             for choice in ASPECT_CHOICES
         )
     )
     builder.row(
-        *(_button(marked(texts, texts.plain("btn-count", n=n), n == count), user, "count", str(n)) for n in COUNTS)
+        *(
+            _button(marked(texts, texts.plain("btn-count", n=n), n == count), user, SettingsAct.COUNT, count=n)
+            for n in COUNTS
+        )
     )
     if offer_beautify:
         state = texts.plain("word-on" if beautify else "word-off")
-        builder.row(_button(texts.plain("btn-settings-beautify", state=state), user, "beautify"))
+        builder.row(_button(texts.plain("btn-settings-beautify", state=state), user, SettingsAct.BEAUTIFY))
     return builder.as_markup()
 
 
@@ -59,17 +67,14 @@ def default_style_keyboard(
     texts: Texts, user: int, styles: Mapping, page: int, current: str | None
 ) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    ids, page = page_of(list(styles), page)
-    for style_id in ids:
-        label = marked(texts, styles[style_id].name(texts.locale), style_id == current)
-        builder.button(text=label, callback_data=SettingsCb(user=user, act="style", val=pack_value(style_id)))
-    builder.adjust(STYLES_PER_ROW)
-    total = pages(len(styles))
-    if total > 1:
-        builder.row(
-            _button(texts.plain("btn-prev"), user, "styles", str(page - 1)),
-            _button(texts.plain("btn-page", page=page + 1, pages=total), user, "styles", str(page)),
-            _button(texts.plain("btn-next"), user, "styles", str(page + 1)),
-        )
-    builder.row(_button(texts.plain("btn-back"), user, "back"))
+    add_style_pages(
+        builder,
+        texts,
+        styles,
+        page,
+        current,
+        lambda style_id: SettingsCb(user=user, act=SettingsAct.STYLE, style=pack_value(style_id)),
+        lambda number: SettingsCb(user=user, act=SettingsAct.STYLES, page=number),
+    )
+    builder.row(_button(texts.plain("btn-back"), user, SettingsAct.BACK))
     return builder.as_markup()

@@ -11,7 +11,7 @@ from aiogram.types import Document, PhotoSize
 
 from bot import files, screens
 from bot.logs import RedactTokens
-from bot.storage import JobRecord
+from bot.records import JobRecord
 from engine.api import JobResult, JobState, JobStatus, Mode, Picture
 from engine.styles import Style, load_styles
 from locales import Translator
@@ -85,7 +85,7 @@ def test_the_largest_downloadable_photo_is_taken_and_big_files_are_refused_early
 
 def test_handlers_and_keyboards_never_import_torch_or_diffusers():
     code = (
-        "import sys, handlers, keyboards.results, keyboards.settings, bot.workshop, bot.delivery, bot.screens;"
+        "import sys, handlers, keyboards.results, keyboards.settings, bot.requests, bot.delivery, bot.screens;"
         "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
@@ -122,13 +122,14 @@ class Catalog:
 
 
 def test_improve_prompt_is_offered_and_used_only_where_the_server_has_a_prompt_llm():
-    from bot.storage import MemoryStore, Prefs
-    from bot.workshop import Workshop
+    from bot.records import Prefs
+    from bot.requests import Requests
+    from bot.storage import MemoryStore
 
     prefs = Prefs(beautify=True)  # chosen while the server had an LLM
     record = JobRecord(id="x", owner=1, chat_id=1, prompt="a red fox", beautify=True)
     for can in (True, False):
-        workshop = Workshop(None, Catalog(can), MemoryStore(60), "none")
+        workshop = Requests(Catalog(can), MemoryStore(60), None, "none")
         assert workshop.request(record, []).beautify == can, "a stored 'on' is ignored without an LLM"
         text, markup = screens.settings_screen(
             texts, Translator("en"), 1, prefs, workshop.styles, "none", offer_beautify=workshop.can_beautify()

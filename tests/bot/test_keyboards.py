@@ -6,7 +6,16 @@ import pytest
 from aiogram.types import InlineKeyboardMarkup
 
 from engine.styles import Style, load_styles
-from keyboards.callbacks import DraftCb, ResultCb, SettingsCb, pack_value, unpack_value
+from keyboards.callbacks import (
+    DraftAct,
+    DraftCb,
+    ResultAct,
+    ResultCb,
+    SettingsAct,
+    SettingsCb,
+    pack_value,
+    unpack_value,
+)
 from keyboards.draft import draft_keyboard
 from keyboards.jobs import in_progress_keyboard
 from keyboards.photos import mix_keyboard, photo_keyboard
@@ -44,8 +53,8 @@ def every_keyboard(locale: str) -> list[InlineKeyboardMarkup]:
             boards.append(results_keyboard(texts, JOB, mode, count, ALL_MODES, (0.3, 0.7)))
     boards += [
         strong_keyboard(texts, JOB, 4),
-        pick_keyboard(texts, JOB, 4, "zoom"),
-        pick_keyboard(texts, JOB, 4, "remix"),
+        pick_keyboard(texts, JOB, 4, ResultAct.ZOOM_PICK),
+        pick_keyboard(texts, JOB, 4, ResultAct.REMIX),
     ]
     boards += [zoom_keyboard(texts, JOB, 4), photo_keyboard(texts, JOB, ALL_MODES), mix_keyboard(texts, JOB, ALL_MODES)]
     boards.append(
@@ -102,7 +111,7 @@ def test_the_improve_toggle_shows_only_where_the_server_can_improve_prompts():
 
 
 def test_values_with_colons_survive_the_round_trip():
-    packed = DraftCb(job=JOB, act="aspect", val=pack_value("16:9")).pack()
-    assert unpack_value(DraftCb.unpack(packed).val) == "16:9"
-    assert ResultCb.unpack(ResultCb(job=JOB, act="zoom", pic=2, val=pack_value("9:16")).pack()).pic == 2
-    assert SettingsCb.unpack(SettingsCb(user=USER, act="count", val="4").pack()).user == USER
+    packed = DraftCb(job=JOB, act=DraftAct.ASPECT, aspect=pack_value("16:9")).pack()
+    assert unpack_value(DraftCb.unpack(packed).aspect) == "16:9"
+    assert ResultCb.unpack(ResultCb(job=JOB, act=ResultAct.EXTEND, pic=2, aspect=pack_value("9:16")).pack()).pic == 2
+    assert SettingsCb.unpack(SettingsCb(user=USER, act=SettingsAct.COUNT, count=4).pack()).user == USER

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.storage import JobRecord, MemoryStore, Prefs, RedisStore, Shot, new_job_id
+from bot.records import JobRecord, PictureRecord, Prefs, new_job_id
+from bot.storage import MemoryStore, RedisStore
 
 
 def record(**changes) -> JobRecord:
@@ -13,7 +14,7 @@ def record(**changes) -> JobRecord:
 
 
 def test_a_record_survives_json_and_ignores_unknown_fields():
-    original = record(pictures=[Shot(1, 128, 128), Shot(2, 128, 96, "jpeg")], state="done")
+    original = record(pictures=[PictureRecord(1, 128, 128), PictureRecord(2, 128, 96, "jpeg")], state="done")
     copy = JobRecord.from_json(original.to_json())
     assert copy == original
     assert JobRecord.from_json(original.to_json()[:-1] + ', "from_a_newer_version": 1}') == original
@@ -76,7 +77,7 @@ async def test_redis_store_round_trip_ttl_and_a_redis_restart(redis_server):
 
 @pytest.mark.parametrize("raw", [b'{"locale": "en", "count": 3, "removed_option": true}', None])
 def test_prefs_from_json_tolerate_old_and_missing_data(raw):
-    from bot.storage import _prefs_from
+    from bot.records import prefs_from_json as _prefs_from
 
     prefs = _prefs_from(raw)
     assert prefs.count in (3, 4)

@@ -40,7 +40,7 @@ async def answered(tg: FakeTelegram, user: FakeUser, query: str) -> dict:
 
 def forged_button(tg: FakeTelegram, user: FakeUser) -> dict:
     """A bot message with a style button in the user's chat, as if they had got it somehow."""
-    keyboard = {"inline_keyboard": [[{"text": "Anime", "callback_data": "d:abcdefgh:style:anime"}]]}
+    keyboard = {"inline_keyboard": [[{"text": "Anime", "callback_data": "d:abcdefgh:style:anime:0:"}]]}
     return tg.store_message(user.chat, tg.me, {"text": "Pick a style", "reply_markup": keyboard})
 
 

@@ -59,10 +59,10 @@ def albums_to(tg: FakeTelegram, user: FakeUser) -> int:
 # A record is gone when its TTL (JOB_TTL_S, a week by default) has passed, or after a restart with memory storage:
 # the bot then sees a button whose job id it does not know. One such button of each kind:
 STALE = {
-    "style screen": "d:Zz0Zz0Zz:style:none",
+    "style screen": "d:Zz0Zz0Zz:style:none:0:",
     "cancel": "j:Zz0Zz0Zz:cancel",
-    "V1 under results": "r:Zz0Zz0Zz:vary:1:",
-    "photo choice": "p:Zz0Zz0Zz:vary:",
+    "V1 under results": "r:Zz0Zz0Zz:vary:1:::0",
+    "photo choice": "p:Zz0Zz0Zz:vary:0",
 }
 
 
@@ -238,19 +238,19 @@ async def test_made_up_buttons_are_answered_quietly_and_nothing_breaks(tg: FakeT
         "x" * 64: "",
         "e:99": "",
         "e:abc": "",
-        f"s:{user.id}:styles:x": "",
-        f"s:{user.id}:count:99": "settings-saved",
-        f"s:{another.id}:lang:ru": "not-yours",
-        f"d:{started}:style:none": "already-started",
-        f"d:{draft}:page:notanumber": "",
-        f"d:{draft}:aspect:99|1": "",
-        f"d:{draft}:explode:": "",
-        f"r:{done}:vary:99:": "expired",
-        f"r:{done}:zoom:9:": "expired",
-        f"r:{done}:vary:abc:": "expired",
-        f"r:{done}:explode:1:": "expired",
-        f"p:{photo}:explode:": "expired",
-        f"p:{done}:only:": "expired",
+        f"s:{user.id}:styles::::0:x": "",
+        f"s:{user.id}:count::::99:0": "settings-saved",
+        f"s:{another.id}:lang:ru:::0:0": "not-yours",
+        f"d:{started}:style:none:0:": "already-started",
+        f"d:{draft}:page::notanumber:": "",
+        f"d:{draft}:aspect::0:99|1": "",
+        f"d:{draft}:explode::0:": "",
+        f"r:{done}:vary:99:::0": "expired",
+        f"r:{done}:zoom:9:::0": "expired",
+        f"r:{done}:vary:abc:::0": "expired",
+        f"r:{done}:explode:1:::0": "expired",
+        f"p:{photo}:explode:0": "expired",
+        f"p:{done}:only:0": "expired",
         f"j:{done}:cancel": "cancel-nothing",
     }
     for data, key in forged.items():

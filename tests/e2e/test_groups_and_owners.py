@@ -92,7 +92,7 @@ async def test_an_album_with_a_mention_is_mixed_in_a_group(tg: FakeTelegram, bot
 
 async def test_a_button_of_an_expired_request_says_so_politely(tg: FakeTelegram, bot):
     user = FakeUser(tg, 407)
-    keyboard = {"inline_keyboard": [[{"text": "V1", "callback_data": "r:gone1234:vary:1:"}]]}
+    keyboard = {"inline_keyboard": [[{"text": "V1", "callback_data": "r:gone1234:vary:1:::0"}]]}
     old = tg.store_message(user.chat, tg.me, {"text": "What next?", "reply_markup": keyboard})
     query = await user.press(old, "V1")
     await tg.wait_for("answerCallbackQuery", lambda c: c.params["callback_query_id"] == query)

@@ -173,6 +173,18 @@ def utf16_len(s: str) -> int:
     return len(s.encode("utf-16-le")) // 2
 
 
+def _entity(name: str, attrs: str, start: int, end: int, entities: list[dict]) -> dict:
+    """The entity a closed tag makes (a <pre> around a <code class=...> takes the code's language from it)."""
+    entity = {"type": _ENTITY_OF[name], "offset": start, "length": end - start}
+    if name == "a" and (href := _HREF.search(attrs)):
+        entity["url"] = html.unescape(href.group(1))
+    if name == "pre" and entities and entities[-1].get("_code") == (start, end):
+        entity.update(language=entities.pop()["_code_language"])  # <pre><code class=...>
+    if name == "code" and (lang := _LANG.search(attrs)):
+        entity.update(_code=(start, end), _code_language=lang.group(1))
+    return entity
+
+
 def parse_html(src: str) -> tuple[str, list[dict]]:
     """Text and entities Telegram makes of an HTML-formatted string; ApiError where Telegram refuses it."""
     out: list[str] = []
@@ -205,14 +217,7 @@ def parse_html(src: str) -> tuple[str, list[dict]]:
                         f'Unmatched end tag at byte offset {offset}, expected "</{open_name}>", found "</{name}>"'
                     )
                 if pos > start:
-                    entity = {"type": _ENTITY_OF[name], "offset": start, "length": pos - start}
-                    if name == "a" and (href := _HREF.search(open_attrs)):
-                        entity["url"] = html.unescape(href.group(1))
-                    if name == "pre" and entities and entities[-1].get("_code") == (start, pos):
-                        entity.update(language=entities.pop()["_code_language"])  # <pre><code class=...>
-                    if name == "code" and (lang := _LANG.search(open_attrs)):
-                        entity.update(_code=(start, pos), _code_language=lang.group(1))
-                    entities.append(entity)
+                    entities.append(_entity(name, open_attrs, start, pos, entities))
             i = m.end()
             continue
         if ch == "&" and (m := _REF.match(src, i)):

@@ -1,0 +1,221 @@
+"""The request service between handlers and the engine: records of requests, and their submission.
+
+A request is a JobRecord (bot/records.py) under a short id that buttons carry. Handlers draft one, or derive
+one from an earlier request by a rule (bot/rules.py), then submit it; delivery (bot/delivery.py) shows it
+to the user. Nothing here sends a message: a refusal is raised as `Refused` with the text to show.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from engine.api import MODES, EngineError, ImageRequest, ImageService, JobResult, Mode
+from engine.styles import Style
+from locales import Texts
+
+from . import screens
+from .intake import Intake, PictureUnusable
+from .records import JobRecord, Kind, PictureRecord, Prefs, State, new_job_id
+from .rules import From, Rule, Seed, StyleOf
+from .storage import Store, storage_down
+
+log = logging.getLogger(__name__)
+
+
+class Refused(Exception):
+    """A request that cannot start (or be made); `text` is what to tell the user, in their language."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class Requests:
+    def __init__(self, engine: ImageService, store: Store, intake: Intake, default_style: str) -> None:
+        self.engine = engine
+        self.store = store
+        self.intake = intake
+        self.styles: dict[str, Style] = dict(engine.styles())
+        self.default_style = default_style
+        self.closing = False  # set on SIGTERM: new requests are told to come back in a minute
+        self._in_flight: dict[str, int] = {}  # engine job -> owner, until the engine says it finished
+
+    # ---- what the engine offers ---------------------------------------------------------------------
+    def modes(self) -> frozenset[Mode]:
+        return frozenset(self.engine.available_modes())
+
+    def can_beautify(self) -> bool:
+        """Whether "✨ improve prompt" is offered: without a prompt LLM a user's "on" is kept but not used."""
+        return self.engine.can_beautify()
+
+    # ---- records ------------------------------------------------------------------------------------
+    async def get(self, job_id: str) -> JobRecord | None:
+        return await self.store.get_job(job_id)
+
+    async def save(self, record: JobRecord) -> None:
+        await self.store.save_job(record)
+
+    async def draft(
+        self, owner: int, chat_id: int, thread_id: int | None, prefs: Prefs, prompt: str = "", **fields
+    ) -> JobRecord:
+        """A new request of `owner` in a chat (and topic), from the owner's preferences."""
+        record = JobRecord(
+            id=new_job_id(),
+            owner=owner,
+            chat_id=chat_id,
+            thread_id=thread_id,
+            prompt=prompt,
+            style=prefs.style,
+            aspect=prefs.aspect,
+            count=prefs.count,
+            beautify=prefs.beautify,
+        )
+        record = dataclasses.replace(record, **fields)
+        await self.save(record)
+        return record
+
+    async def derive(self, parent: JobRecord, rule: Rule, prefs: Prefs, picture: int = 0, **changes) -> JobRecord:
+        """The request `rule` makes from `parent` (picture: the pressed one, 1-based); `changes` are the press's
+        own arguments (a zoom factor, a balance). Raises PictureUnusable when the pictures are gone."""
+        mode = rule.mode_for(parent.mode, self.modes())
+        child = dataclasses.replace(
+            parent,
+            id=new_job_id(),
+            kind=Kind.REQUEST,
+            mode=mode,
+            state=State.DRAFT,
+            engine_job="",
+            pictures=[],
+            result_style="",
+            page=0,
+            message_id=0,
+            source_file_ids=[],
+            source_count=0,
+            seed=self._seed(rule.seed, parent, picture),
+            style=self._style(rule.style, parent, prefs),
+        )
+        if rule.variation:
+            child.variation = rule.variation
+        if rule.new_prompt:
+            child.prompt = ""
+        if rule.count_from_prefs:
+            child.count = prefs.count
+        if rule.count is not None:
+            child.count = rule.count
+        if MODES[mode].single:
+            child.count = 1
+        child = dataclasses.replace(child, **changes)
+        images = [await self._picture(parent, picture)] if rule.source == From.PICTURE else await self.sources(parent)
+        for n, data in enumerate(images, start=1):
+            await self.store.put_blob(child.id, f"src{n}", data)
+        child.source_count = len(images)
+        await self.save(child)
+        return child
+
+    @staticmethod
+    def _seed(seed: Seed, parent: JobRecord, picture: int) -> int | None:
+        if seed == Seed.FIRST:
+            return parent.first_seed
+        if seed == Seed.PICTURE and 1 <= picture <= len(parent.pictures):
+            return parent.pictures[picture - 1].seed
+        return None
+
+    @staticmethod
+    def _style(style: StyleOf, parent: JobRecord, prefs: Prefs) -> str | None:
+        if style == StyleOf.RESULT:
+            return parent.result_style or parent.style
+        if style == StyleOf.PREFS:
+            return prefs.style
+        if style == StyleOf.PREFS_IF_CAPTION:
+            return prefs.style if parent.prompt.strip() else None
+        return parent.style
+
+    async def _picture(self, record: JobRecord, picture: int) -> bytes:
+        data = await self.store.get_blob(record.id, f"pic{picture}")
+        if data is None:
+            raise PictureUnusable("expired")
+        return data
+
+    async def sources(self, record: JobRecord) -> list[bytes]:
+        """The record's source pictures as files; the user's files are taken (fetched, checked) on first use."""
+        if record.source_file_ids and not record.source_count:
+            for n, file_id in enumerate(record.source_file_ids, start=1):
+                await self.store.put_blob(record.id, f"src{n}", await self.intake.take(file_id))
+            record.source_count = len(record.source_file_ids)
+            await self.save(record)
+        images = []
+        for n in range(1, record.source_count + 1):
+            data = await self.store.get_blob(record.id, f"src{n}")
+            if data is None:
+                raise PictureUnusable("expired")
+            images.append(data)
+        return images
+
+    async def keep_result(self, record: JobRecord, result: JobResult) -> bool:
+        """The record done, with its pictures kept for the buttons under them; False if storage failed (the
+        pictures go out anyway, without buttons)."""
+        record.result_style = result.style
+        record.pictures = [PictureRecord(p.seed, p.width, p.height, p.file_format) for p in result.pictures]
+        record.state = State.DONE  # saved before the buttons appear: a quick press must find it done
+        try:
+            if not MODES[record.mode].as_file:  # a file is sent, not kept: nothing is made from it here
+                for n, picture in enumerate(result.pictures, start=1):
+                    await self.store.put_blob(record.id, f"pic{n}", picture.png)
+            await self.save(record)
+        except Exception as error:
+            if not storage_down(error):
+                log.exception("job %s: the result could not be stored", record.id)
+            else:
+                log.warning("job %s: storage is not answering (%s); delivered without buttons", record.id, error)
+            return False
+        return True
+
+    # ---- submission ---------------------------------------------------------------------------------
+    def request(self, record: JobRecord, images: list[bytes]) -> ImageRequest:
+        """The engine's request for a record (its source pictures given as files)."""
+        facts = MODES[record.mode]
+        return ImageRequest(
+            mode=record.mode,
+            prompt=record.prompt,
+            style=record.style,
+            aspect=record.aspect if facts.aspect else "",
+            count=1 if facts.single else record.count,
+            seed=record.seed,
+            beautify=record.beautify and self.can_beautify(),
+            images=tuple(images),
+            weights=tuple(record.weights),
+            variation="strong" if record.variation == "strong" else "subtle",
+            zoom=record.zoom if record.mode == Mode.ZOOM else 1.0,
+        )
+
+    async def submit(self, record: JobRecord, texts: Texts) -> None:
+        """Hand the request to the engine (record.engine_job is then set); raises Refused with the reason."""
+        if self.closing:
+            raise Refused(texts("restarting"))
+        try:
+            images = await self.sources(record)
+        except PictureUnusable as unusable:
+            raise Refused(texts(unusable.key)) from None
+        try:
+            record.engine_job = await self.engine.submit(str(record.owner), self.request(record, images))
+        except EngineError as error:
+            log.info("request %s refused: %s", record.id, error)
+            raise Refused(screens.error_text(texts, error.code)) from None
+        record.state = State.SUBMITTED
+        record.locale = texts.locale
+        self._in_flight[record.engine_job] = record.owner
+
+    def cancel(self, record: JobRecord) -> bool:
+        return bool(record.engine_job) and self.engine.cancel(record.engine_job)
+
+    def cancel_all(self, user: int) -> int:
+        """Cancel every request of `user` still in the engine; how many were."""
+        self._forget_finished()
+        return sum(1 for job, owner in list(self._in_flight.items()) if owner == user and self.engine.cancel(job))
+
+    def _forget_finished(self) -> None:
+        for job in list(self._in_flight):
+            status = self.engine.status(job)
+            if status is None or status.state.finished:
+                del self._in_flight[job]
