@@ -144,52 +144,21 @@ def load_models(settings: EngineSettings, styles: dict[str, Style]) -> Models:
     device = pick_device(settings.device)
     dtype = pick_dtype(settings.dtype, device)
     log.info("loading %s on %s as %s", settings.model, device, dtype)
-    t2i = _from_pretrained(model, dtype)
-    family = _family(t2i)
-    if settings.vae:
-        from diffusers import AutoencoderKL
-
-        t2i.vae = AutoencoderKL.from_pretrained(settings.vae, dtype=dtype)
-    t2i.set_progress_bar_config(disable=True)
-
-    loras = _load_style_adapters(t2i, styles)
-    fast_adapter = ""
-    if settings.fast_lora:
-        t2i.load_lora_weights(settings.fast_lora, adapter_name="fast")
-        fast_adapter = "fast"
-    if loras or fast_adapter:
-        t2i.disable_lora()
-
+    t2i = _load_text2img(model, settings.vae, dtype)
+    loras, fast_adapter = _load_lora_adapters(t2i, settings, styles)
     t2i.to(device)
-    ip_adapter = None
-    if settings.ip_adapter:
-        from .ip_adapter import IPAdapter
-
-        ip_adapter = IPAdapter(
-            t2i,
-            settings.ip_adapter,
-            family,
-            weight=settings.ip_adapter_weight,
-            encoder=settings.ip_adapter_encoder,
-            placement=settings.ip_adapter_placement,
-            idle_s=settings.ip_adapter_idle_s,
-        )
+    ip_adapter = _load_ip_adapter(t2i, settings) if settings.ip_adapter else None
     img2img = AutoPipelineForImage2Image.from_pipe(t2i)
     inpaint = AutoPipelineForInpainting.from_pipe(t2i)
-    structure = None
-    if settings.structure_adapter:
-        structure = _load_structure(t2i, settings, dtype, device)
-
-    vae_factor = 2 ** (len(t2i.vae.config.block_out_channels) - 1)
-    unet_downs = 2 ** (len(t2i.unet.config.block_out_channels) - 1)
-    native = int(t2i.unet.config.sample_size) * vae_factor
+    structure = _load_structure(t2i, settings, dtype, device) if settings.structure_adapter else None
+    native, multiple = _size_grid(t2i)
     models = Models(
         name=settings.model,
-        family=family,
+        family=_family(t2i),
         device=device,
         dtype=dtype,
         native=native,
-        multiple=max(vae_factor * unet_downs, 8 if native < 512 else 64),
+        multiple=multiple,
         text2img=t2i,
         img2img=img2img,
         inpaint=inpaint,
@@ -200,23 +169,78 @@ def load_models(settings: EngineSettings, styles: dict[str, Style]) -> Models:
         loras=loras,
         fast_adapter=fast_adapter,
     )
+    _load_side_models(models, settings)
+    _prepare_pipelines(models, settings)
+    return models
+
+
+def _load_text2img(model: str, vae: str, dtype: torch.dtype) -> Any:
+    """The text-to-image pipeline whose UNet, VAE and text encoder(s) every other pipeline shares."""
+    t2i = _from_pretrained(model, dtype)
+    if vae:
+        from diffusers import AutoencoderKL
+
+        t2i.vae = AutoencoderKL.from_pretrained(vae, dtype=dtype)
+    t2i.set_progress_bar_config(disable=True)
+    return t2i
+
+
+def _load_lora_adapters(t2i: Any, settings: EngineSettings, styles: dict[str, Style]) -> tuple[dict[str, Path], str]:
+    """The styles' LoRAs and the few-step one, all loaded once and left off until a run switches them on."""
+    loras = _load_style_adapters(t2i, styles)
+    fast_adapter = ""
+    if settings.fast_lora:
+        t2i.load_lora_weights(settings.fast_lora, adapter_name="fast")
+        fast_adapter = "fast"
+    if loras or fast_adapter:
+        t2i.disable_lora()
+    return loras, fast_adapter
+
+
+def _load_ip_adapter(t2i: Any, settings: EngineSettings) -> Any:
+    from .ip_adapter import IPAdapter
+
+    return IPAdapter(
+        t2i,
+        settings.ip_adapter,
+        _family(t2i),
+        weight=settings.ip_adapter_weight,
+        encoder=settings.ip_adapter_encoder,
+        placement=settings.ip_adapter_placement,
+        idle_s=settings.ip_adapter_idle_s,
+    )
+
+
+def _size_grid(t2i: Any) -> tuple[int, int]:
+    """The native square size in pixels and the multiple every requested size is rounded to."""
+    vae_factor = 2 ** (len(t2i.vae.config.block_out_channels) - 1)
+    unet_downs = 2 ** (len(t2i.unet.config.block_out_channels) - 1)
+    native = int(t2i.unet.config.sample_size) * vae_factor
+    return native, max(vae_factor * unet_downs, 8 if native < 512 else 64)
+
+
+def _load_side_models(models: Models, settings: EngineSettings) -> None:
+    """The models beside the diffusion pipelines: the upscaler and the prompt models."""
     if settings.upscaler:
         from .esrgan import load_upscaler
 
-        models.upscaler = load_upscaler(settings.upscaler, device=device, dtype=dtype)
+        models.upscaler = load_upscaler(settings.upscaler, device=models.device, dtype=models.dtype)
     if settings.llm:
-        models.llm = _load_causal_lm(settings.llm, device)
+        models.llm = _load_causal_lm(settings.llm, models.device)
     if settings.translator:
-        models.translator = _load_translator(settings.translator, device)
-    for pipe in (t2i, img2img, inpaint, structure):
+        models.translator = _load_translator(settings.translator, models.device)
+
+
+def _prepare_pipelines(models: Models, settings: EngineSettings) -> None:
+    """Silences every pipeline's progress bar, then turns on VAE tiling and the configured fast paths."""
+    for pipe in (models.text2img, models.img2img, models.inpaint, models.structure):
         if pipe is not None:
             pipe.set_progress_bar_config(disable=True)
     if settings.vae_tiling:
-        t2i.vae.enable_tiling()  # 0.42 dropped pipe.enable_vae_tiling(); only large decodes are tiled
+        models.text2img.vae.enable_tiling()  # 0.42 dropped pipe.enable_vae_tiling(); only large decodes are tiled
     from .perf import apply_fast_paths
 
     apply_fast_paths(models, settings)
-    return models
 
 
 def _load_style_adapters(pipe: Any, styles: dict[str, Style]) -> dict[str, Path]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from locales import Texts
+
+from .callbacks import pack_value
 
 # The aspect buttons users see (phones: 9:16 matters); the engine knows a few more.
 ASPECT_CHOICES: tuple[str, ...] = ("1:1", "3:4", "4:3", "9:16", "16:9")
@@ -36,21 +39,28 @@ def add_style_pages(
     styles: Mapping,
     page: int,
     current: str | None,
-    style_data: Callable[[str], CallbackData],
-    page_data: Callable[[int], CallbackData],
+    factory: type[CallbackData],
+    pick: StrEnum,
+    turn: StrEnum,
+    **ids: str | int,
 ) -> None:
-    """One page of style buttons (`current` marked), two a row, then ◀ page ▶ when there is more than one page."""
-    ids, page = page_of(list(styles), page)
-    for style_id in ids:
+    """One page of style buttons (`current` marked), two a row, then ◀ page ▶ when there is more than one page.
+
+    A style button is `factory(act=pick, style=..., **ids)`, a page button `factory(act=turn, page=..., **ids)`.
+    """
+    ids_on_page, page = page_of(list(styles), page)
+    for style_id in ids_on_page:
         label = marked(texts, styles[style_id].name(texts.locale), style_id == current)
-        builder.button(text=label, callback_data=style_data(style_id))
+        builder.button(text=label, callback_data=factory(act=pick, style=pack_value(style_id), **ids))
     builder.adjust(STYLES_PER_ROW)
     total = pages(len(styles))
     if total > 1:
+
+        def to(number: int) -> str:
+            return factory(act=turn, page=number, **ids).pack()
+
         builder.row(
-            InlineKeyboardButton(text=texts.plain("btn-prev"), callback_data=page_data(page - 1).pack()),
-            InlineKeyboardButton(
-                text=texts.plain("btn-page", page=page + 1, pages=total), callback_data=page_data(page).pack()
-            ),
-            InlineKeyboardButton(text=texts.plain("btn-next"), callback_data=page_data(page + 1).pack()),
+            InlineKeyboardButton(text=texts.plain("btn-prev"), callback_data=to(page - 1)),
+            InlineKeyboardButton(text=texts.plain("btn-page", page=page + 1, pages=total), callback_data=to(page)),
+            InlineKeyboardButton(text=texts.plain("btn-next"), callback_data=to(page + 1)),
         )

@@ -28,15 +28,7 @@ def draft_keyboard(
 ) -> InlineKeyboardMarkup:
     """offer_beautify: whether the "✨ improve prompt" toggle is shown (the server has a prompt LLM)."""
     builder = InlineKeyboardBuilder()
-    add_style_pages(
-        builder,
-        texts,
-        styles,
-        page,
-        default_style,
-        lambda style_id: DraftCb(job=job, act=DraftAct.STYLE, style=pack_value(style_id)),
-        lambda number: DraftCb(job=job, act=DraftAct.PAGE, page=number),
-    )
+    add_style_pages(builder, texts, styles, page, default_style, DraftCb, DraftAct.STYLE, DraftAct.PAGE, job=job)
     if MODES[mode].aspect_from_user:
         builder.row(
             *(

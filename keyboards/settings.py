@@ -67,14 +67,6 @@ def default_style_keyboard(
     texts: Texts, user: int, styles: Mapping, page: int, current: str | None
 ) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    add_style_pages(
-        builder,
-        texts,
-        styles,
-        page,
-        current,
-        lambda style_id: SettingsCb(user=user, act=SettingsAct.STYLE, style=pack_value(style_id)),
-        lambda number: SettingsCb(user=user, act=SettingsAct.STYLES, page=number),
-    )
+    add_style_pages(builder, texts, styles, page, current, SettingsCb, SettingsAct.STYLE, SettingsAct.STYLES, user=user)
     builder.row(_button(texts.plain("btn-back"), user, SettingsAct.BACK))
     return builder.as_markup()

@@ -24,25 +24,37 @@ from ..api import ASPECTS, MAX_COUNT, ImageRequest, Mode
 
 def add_commands(commands, common) -> None:
     """Each subcommand's name is `args.command`; `beautify` runs without the queue through `args.handler`."""
+    for add in (_add_vary, _add_restyle, _add_reimagine, _add_mix, _add_remix, _add_photo, _add_upscale, _add_zoom):
+        add(commands, common)
+    _add_beautify(commands)
 
-    def picture_command(name: str, help: str, count: bool = True):
-        parser = commands.add_parser(name, help=help)
-        parser.add_argument("image", type=Path)
-        if count:
-            parser.add_argument("-n", "--count", type=int, default=MAX_COUNT)
-        common(parser)
-        return parser
 
-    vary = picture_command("vary", "variations of a picture (img2img, subtle or strong)")
+def _picture_command(commands, common, name: str, help: str, count: bool = True) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=help)
+    parser.add_argument("image", type=Path)
+    if count:
+        parser.add_argument("-n", "--count", type=int, default=MAX_COUNT)
+    common(parser)
+    return parser
+
+
+def _add_vary(commands, common) -> None:
+    vary = _picture_command(commands, common, "vary", "variations of a picture (img2img, subtle or strong)")
     vary.add_argument("--strong", action="store_true", help="a strong variation (default: subtle)")
     vary.add_argument("--prompt", default="", help="default: the prompt of a picture of ours")
     vary.add_argument("--strength", type=float, default=None, help="denoise override, 0..1")
 
-    restyle = picture_command("restyle", "the same prompt and seed (or the photo) through another style")
-    restyle.add_argument("--prompt", default="")
 
-    picture_command("reimagine", "variations of a picture without text (IP-Adapter)")
+def _add_restyle(commands, common) -> None:
+    summary = "the same prompt and seed (or the photo) through another style"
+    _picture_command(commands, common, "restyle", summary).add_argument("--prompt", default="")
 
+
+def _add_reimagine(commands, common) -> None:
+    _picture_command(commands, common, "reimagine", "variations of a picture without text (IP-Adapter)")
+
+
+def _add_mix(commands, common) -> None:
     mix = commands.add_parser("mix", help="mix two to four pictures (IP-Adapter), a weight per picture")
     mix.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     mix.add_argument("--balance", type=float, default=None, help="two pictures: percent of the first (e.g. 70)")
@@ -52,21 +64,32 @@ def add_commands(commands, common) -> None:
     mix.add_argument("-n", "--count", type=int, default=MAX_COUNT)
     common(mix)
 
-    remix = picture_command("remix", "a new prompt/style over the picture's outlines (edge map)")
+
+def _add_remix(commands, common) -> None:
+    remix = _picture_command(commands, common, "remix", "a new prompt/style over the picture's outlines (edge map)")
     remix.add_argument("prompt", nargs="?", default="")
     remix.add_argument("--structure", type=float, default=1.0, help="how strictly outlines are kept, 0..2")
 
-    photo = picture_command("photo", "a photo guides, the caption is the prompt")
+
+def _add_photo(commands, common) -> None:
+    photo = _picture_command(commands, common, "photo", "a photo guides, the caption is the prompt")
     photo.add_argument("prompt")
     photo.add_argument("--strength", type=float, default=None, help="also img2img from the photo, 0..1")
 
-    picture_command("upscale", "to long side 4096 (settings.upscale_long_side) as a file", count=False)
 
-    zoom = picture_command("zoom", "extend the picture to another aspect (outpainting)")
+def _add_upscale(commands, common) -> None:
+    summary = "to long side 4096 (settings.upscale_long_side) as a file"
+    _picture_command(commands, common, "upscale", summary, count=False)
+
+
+def _add_zoom(commands, common) -> None:
+    zoom = _picture_command(commands, common, "zoom", "extend the picture to another aspect (outpainting)")
     zoom.add_argument("--aspect", default="", choices=("", *ASPECTS))
     zoom.add_argument("--zoom", type=float, default=1.0, help="zoom out further: 1.5, 2")
     zoom.add_argument("--prompt", default="")
 
+
+def _add_beautify(commands) -> None:
     beautify = commands.add_parser("beautify", help="print the prompt after translation and the LLM")
     beautify.add_argument("prompt")
     beautify.add_argument("--seed", type=int, default=0)
@@ -75,67 +98,89 @@ def add_commands(commands, common) -> None:
 
 
 def request(args: argparse.Namespace) -> ImageRequest:
-    command = args.command
     common = {
         "style": args.style,
         "seed": args.seed,
         "profile": "fast" if args.fast else None,
         "steps": args.steps,
     }
-    if command == "mix":
-        images = tuple(_read(path) for path in args.images)
-        return ImageRequest(
-            mode=Mode.MIX,
-            images=images,
-            weights=_mix_weights(args, len(images)),
-            prompt=args.prompt,
-            aspect=args.aspect,
-            count=args.count,
-            **common,
-        )
+    if args.command == "mix":
+        return _mix_request(args, common)
     image = (_read(args.image),)
-    if command == "vary":
-        return ImageRequest(
-            mode=Mode.VARY,
-            images=image,
-            prompt=args.prompt,
-            variation="strong" if args.strong else "subtle",
-            strength=args.strength,
-            count=args.count,
-            **common,
-        )
-    if command == "restyle":
-        if not args.style:
-            raise SystemExit("restyle needs --style ID (see `python -m engine styles`)")
-        return ImageRequest(mode=Mode.RESTYLE, images=image, prompt=args.prompt, count=args.count, **common)
-    if command == "reimagine":
-        return ImageRequest(mode=Mode.REIMAGINE, images=image, count=args.count, **common)
-    if command == "remix":
-        return ImageRequest(
-            mode=Mode.REMIX, images=image, prompt=args.prompt, structure=args.structure, count=args.count, **common
-        )
-    if command == "photo":
-        return ImageRequest(
-            mode=Mode.PHOTO_PROMPT,
-            images=image,
-            prompt=args.prompt,
-            strength=args.strength,
-            count=args.count,
-            **common,
-        )
-    if command == "upscale":
-        return ImageRequest(mode=Mode.UPSCALE, images=image, count=1, **common)
-    if command == "zoom":
-        return ImageRequest(
-            mode=Mode.ZOOM,
-            images=image,
-            aspect=args.aspect,
-            zoom=args.zoom,
-            prompt=args.prompt,
-            count=args.count,
-            **common,
-        )
-    raise SystemExit(f"unknown command {command}")
+    one_picture_request = _ONE_PICTURE_REQUESTS.get(args.command)
+    if one_picture_request is None:
+        raise SystemExit(f"unknown command {args.command}")
+    return one_picture_request(args, image, common)
+
+
+def _mix_request(args: argparse.Namespace, common: dict) -> ImageRequest:
+    images = tuple(_read(path) for path in args.images)
+    return ImageRequest(
+        mode=Mode.MIX,
+        images=images,
+        weights=_mix_weights(args, len(images)),
+        prompt=args.prompt,
+        aspect=args.aspect,
+        count=args.count,
+        **common,
+    )
+
+
+def _vary_request(args: argparse.Namespace, image: tuple[bytes], common: dict) -> ImageRequest:
+    variation = "strong" if args.strong else "subtle"
+    return ImageRequest(
+        mode=Mode.VARY,
+        images=image,
+        prompt=args.prompt,
+        variation=variation,
+        strength=args.strength,
+        count=args.count,
+        **common,
+    )
+
+
+def _restyle_request(args: argparse.Namespace, image: tuple[bytes], common: dict) -> ImageRequest:
+    if not args.style:
+        raise SystemExit("restyle needs --style ID (see `python -m engine styles`)")
+    return ImageRequest(mode=Mode.RESTYLE, images=image, prompt=args.prompt, count=args.count, **common)
+
+
+def _reimagine_request(args: argparse.Namespace, image: tuple[bytes], common: dict) -> ImageRequest:
+    return ImageRequest(mode=Mode.REIMAGINE, images=image, count=args.count, **common)
+
+
+def _remix_request(args: argparse.Namespace, image: tuple[bytes], common: dict) -> ImageRequest:
+    return ImageRequest(
+        mode=Mode.REMIX, images=image, prompt=args.prompt, structure=args.structure, count=args.count, **common
+    )
+
+
+def _photo_request(args: argparse.Namespace, image: tuple[bytes], common: dict) -> ImageRequest:
+    return ImageRequest(
+        mode=Mode.PHOTO_PROMPT, images=image, prompt=args.prompt, strength=args.strength, count=args.count, **common
+    )
+
+
+def _upscale_request(args: argparse.Namespace, image: tuple[bytes], common: dict) -> ImageRequest:
+    return ImageRequest(mode=Mode.UPSCALE, images=image, count=1, **common)
+
+
+def _zoom_request(args: argparse.Namespace, image: tuple[bytes], common: dict) -> ImageRequest:
+    return ImageRequest(
+        mode=Mode.ZOOM, images=image, aspect=args.aspect, zoom=args.zoom, prompt=args.prompt, count=args.count, **common
+    )
+
+
+# The picture commands other than mix, which reads several pictures.
+_ONE_PICTURE_REQUESTS = {
+    "vary": _vary_request,
+    "restyle": _restyle_request,
+    "reimagine": _reimagine_request,
+    "remix": _remix_request,
+    "photo": _photo_request,
+    "upscale": _upscale_request,
+    "zoom": _zoom_request,
+}
 
 
 def _read(path: Path) -> bytes:
