@@ -17,12 +17,13 @@ from .api import (
     Mode,
     ModeFacts,
     ModeUnavailable,
+    Origin,
     Picture,
     QueueFull,
     ShuttingDown,
     one_line,
 )
-from .images import clean_picture  # PIL only: a client checks pictures on arrival without torch
+from .images import clean_picture, stored_picture  # PIL only: a client checks pictures on arrival without torch
 from .settings import EngineSettings
 
 __all__ = [
@@ -43,9 +44,11 @@ __all__ = [
     "Mode",
     "ModeFacts",
     "ModeUnavailable",
+    "Origin",
     "Picture",
     "QueueFull",
     "ShuttingDown",
     "clean_picture",
     "one_line",
+    "stored_picture",
 ]

@@ -64,6 +64,16 @@ MODES: Mapping[Mode, ModeFacts] = {
 }
 
 
+@dataclass(frozen=True)
+class Origin:
+    """The picture a derived request starts from, as its client knows it: written into every file it makes,
+    so that the seed a user saw under that picture is found in the 4K file, the zoom, the variation..."""
+
+    job: str  # the client's id of the request that made the picture (or holds the user's photo)
+    picture: int = 0  # which of its pictures, 1-based; 0 = all of its source pictures (a user's photos)
+    seed: int | None = None  # that picture's seed; None for a user's own photo
+
+
 @dataclass(frozen=True, kw_only=True)
 class ImageRequest:
     mode: Mode = Mode.GENERATE
@@ -83,6 +93,7 @@ class ImageRequest:
     strength: float | None = None  # VARY/PHOTO_PROMPT denoise override, 0..1
     structure: float = 1.0  # REMIX: how strictly the outlines are kept, 0..2
     zoom: float = 1.0  # ZOOM: 1 = extend to the new aspect only; 1.5 / 2 = zoom out further (Midjourney), up to 4
+    origin: Origin | None = None  # a derived request: the picture it starts from (recorded in its files)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, PngImagePlugin
 
-from .api import BadImage, ErrorCode
+from .api import BadImage, ErrorCode, Picture
 
 try:  # iPhone photos sent as files arrive as HEIC
     import pillow_heif
@@ -114,6 +114,13 @@ def clean_picture(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def stored_picture(png: bytes, seed: int) -> Picture:
+    """A picture of ours kept as its file, as a result Picture again (its chat preview made anew): a client that
+    stored a result can deliver it later without the engine."""
+    image = decode_image(png)
+    return Picture(png, encode_preview(image), seed, image.width, image.height)
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Any mode (CMYK, 16-bit, palette, alpha, grayscale) to plain 8-bit RGB; transparency becomes white."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -144,13 +151,20 @@ class Parameters:
     height: int
     mode: str
     user_prompt: str = ""
+    # A derived picture: the request and picture it came from, and that picture's seed (None: a user's photo).
+    source_job: str = ""
+    source_picture: int = 0
+    source_seed: int | None = None
 
     def a1111(self) -> str:
-        return (
+        text = (
             f"{self.prompt}\nNegative prompt: {self.negative_prompt}\n"
             f"Steps: {self.steps}, CFG scale: {self.guidance}, Seed: {self.seed}, "
             f"Size: {self.width}x{self.height}, Model: {self.model}, Style: {self.style}, Mode: {self.mode}"
         )
+        if self.source_job:
+            text += f", Source: {self.source_job}/{self.source_picture}, Source seed: {self.source_seed}"
+        return text
 
 
 def encode_png(image: Image.Image, params: Parameters | None) -> bytes:

@@ -28,6 +28,7 @@ from .api import (
     JobResult,
     Mode,
     ModeUnavailable,
+    Origin,
     Picture,
 )
 from .images import Parameters, decode_source, encode_document, encode_preview
@@ -198,6 +199,7 @@ class Studio:
             height=image.height,
             mode=plan.mode.value,
             user_prompt=plan.request.prompt,
+            **_source(plan.request.origin),
         )
         png, file_format = encode_document(image, params)
         return Picture(png, encode_preview(image), seed, image.width, image.height, file_format)
@@ -234,3 +236,10 @@ class Studio:
             pipe.set_adapters(names, weights)
         else:
             pipe.disable_lora()
+
+
+def _source(origin: Origin | None) -> dict:
+    """The Parameters fields that name the picture a derived request started from."""
+    if origin is None:
+        return {}
+    return {"source_job": origin.job, "source_picture": origin.picture, "source_seed": origin.seed}
