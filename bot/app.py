@@ -43,7 +43,8 @@ from .delivery import Delivery
 from .intake import Intake
 from .limits import DailyQuota, FloodControl, Metered
 from .logs import setup_logging
-from .middlewares import Access, Flood, InFlight, Locale, Restarting
+from .middlewares import Access, Flood, HandledOnce, InFlight, Locale, Restarting
+from .recovery import recover
 from .requests import Requests
 from .storage import open_store, redis_retry
 from .telegram import retrying
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 HANDLERS_GRACE_S = 10.0
 DELIVERY_GRACE_S = 30.0
 ENGINE_INTERRUPT_S = 30.0  # Engine.close waits this long for an interrupted job to stop
+# A user's lock in Redis (their updates one at a time) outlives a process killed while handling one: their next
+# update waits until it expires (aiogram's default is 60 s). A handler takes seconds (a 20 MB download at most).
+ISOLATION_LOCK_S = 15
 SHUTDOWN_MARGIN_S = HANDLERS_GRACE_S + ENGINE_INTERRUPT_S + DELIVERY_GRACE_S + 10.0
 
 
@@ -62,7 +66,7 @@ def fsm_storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
         from aiogram.fsm.storage.redis import RedisStorage
 
         storage = RedisStorage.from_url(settings.redis_url, connection_kwargs=redis_retry())
-        return storage, storage.create_isolation()
+        return storage, storage.create_isolation(lock_kwargs={"timeout": ISOLATION_LOCK_S})
     return MemoryStorage(), SimpleEventIsolation()
 
 
@@ -105,6 +109,7 @@ class App:
         # we close it ourselves at the very end instead.
         self.dp.shutdown.handlers[:] = [h for h in self.dp.shutdown.handlers if h.callback != self.dp.fsm.close]
         self.dp.update.outer_middleware(self.in_flight)
+        self.dp.update.outer_middleware(HandledOnce(self.store))
         self.dp.update.outer_middleware(Locale(self.store, self.translator))
         self.dp.update.outer_middleware(Access(self.access, self.flood))
         # Inner middlewares: only what a handler takes counts (not a group's chatter).
@@ -123,6 +128,7 @@ class App:
             loop.add_signal_handler(sig, self._on_signal, sig)
         await self.engine.start()
         await self.access.load()
+        await self._recover()
         try:
             await set_commands(self.bot, self.translator)
         except TelegramAPIError as error:
@@ -132,6 +138,13 @@ class App:
         else:
             await self._run_polling()
         return 0
+
+    async def _recover(self) -> None:
+        """Requests accepted before a crash and never delivered: taken up before any new update (bot/recovery.py)."""
+        try:
+            await recover(self.requests, self.delivery, self.translator, self.engine)
+        except Exception as error:  # storage down at start: the bot serves new requests all the same
+            log.warning("requests from before the restart not taken up: %s", error)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         if self.stopping.is_set():

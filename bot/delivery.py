@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 
 from aiogram import Bot
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, InputMediaPhoto, Message, ReplyParameters
 
+from engine import stored_picture
 from engine.api import MODES, ErrorCode, ImageService, JobResult, JobState, JobStatus, Picture
-from keyboards.jobs import in_progress_keyboard
+from keyboards.jobs import in_progress_keyboard, retry_keyboard
 from locales import Texts
 
 from . import screens
@@ -38,13 +40,20 @@ class Delivery:
 
     # ---- bookkeeping --------------------------------------------------------------------------------
     async def start(
-        self, record: JobRecord, texts: Texts, *, edit: Message | None = None, reply_to: Message | None = None
+        self,
+        record: JobRecord,
+        texts: Texts,
+        *,
+        edit: int | None = None,
+        reply_to: Message | None = None,
+        note: str = "",
     ) -> None:
-        """Show a submitted request's status (editing `edit`, else replying to `reply_to`) and follow it."""
-        text = screens.status_text(texts, self.engine.status(record.engine_job))
+        """Show a submitted request's status (editing message `edit` of its chat, else replying to `reply_to`),
+        after `note` if any, and follow it."""
+        text = note + screens.status_text(texts, self.engine.status(record.engine_job))
         keyboard = in_progress_keyboard(texts, record.id)
-        if edit is not None and await edit_text(self.bot, edit.chat.id, edit.message_id, text, keyboard):
-            record.message_id = edit.message_id
+        if edit and await edit_text(self.bot, record.chat_id, edit, text, keyboard):
+            record.message_id = edit
         else:
             reply = (
                 ReplyParameters(message_id=reply_to.message_id, allow_sending_without_reply=True) if reply_to else None
@@ -61,11 +70,35 @@ class Delivery:
             )
             record.message_id = sent.message_id
         await self.requests.save(record)
-        self._follow_in_background(record, texts, text)
+        self._in_background(record, self._follow(record, texts, text))
 
-    def _follow_in_background(self, record: JobRecord, texts: Texts, shown: str) -> None:
-        """Follow the job of `record`, whose status message now says `shown`."""
-        task = asyncio.create_task(self._follow(record, texts, shown), name=f"deliver-{record.id}")
+    def resume(self, record: JobRecord, texts: Texts) -> None:
+        """Deliver a request whose pictures were made and stored before a restart, but not all sent."""
+        self._in_background(record, self._deliver_stored(record, texts))
+
+    async def lost(self, record: JobRecord, texts: Texts, reason: str) -> None:
+        """A request a restart could not redo: its status message says why, with a button to try again."""
+        record.state = State.FAILED
+        text = texts("status-lost") + "\n" + reason
+        if not (
+            record.message_id
+            and await edit_text(self.bot, record.chat_id, record.message_id, text, retry_keyboard(texts, record.id))
+        ):
+            sent = await retrying(
+                lambda: self.bot.send_message(
+                    record.chat_id,
+                    text,
+                    reply_markup=retry_keyboard(texts, record.id),
+                    message_thread_id=record.thread_id,
+                ),
+                "sendMessage",
+            )
+            record.message_id = sent.message_id
+        await self.requests.save(record)
+        await self.requests.settled(record)
+
+    def _in_background(self, record: JobRecord, delivery: Coroutine) -> None:
+        task = asyncio.create_task(delivery, name=f"deliver-{record.id}")
         self._tasks[record.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(record.id, None))
 
@@ -85,14 +118,38 @@ class Delivery:
 
     # ---- one job ------------------------------------------------------------------------------------
     async def _follow(self, record: JobRecord, texts: Texts, shown: str) -> None:
-        try:
+        """The status message kept up to date, then the pictures or the reason there are none."""
+
+        async def follow() -> None:
             final = await self._watch(record, texts, shown)
             if final.state == JobState.DONE:
                 result = final.result or await self.engine.result(record.engine_job)
-                await self._deliver(record, result, texts)
+                stored = await self.requests.keep_result(record, result)
+                await self._deliver(record, result, texts, stored)
             else:
                 record.state = State.CANCELLED if final.state == JobState.CANCELLED else State.FAILED
                 await edit_text(self.bot, record.chat_id, record.message_id, screens.end_text(texts, final))
+
+        await self._settle(record, texts, follow())
+
+    async def _deliver_stored(self, record: JobRecord, texts: Texts) -> None:
+        async def deliver() -> None:
+            pictures = []
+            for n, kept in enumerate(record.pictures, start=1):
+                png = await self.requests.store.get_blob(record.id, f"pic{n}")
+                if png is None:
+                    raise LookupError(f"picture {n} of {record.id} is gone")
+                pictures.append(stored_picture(png, kept.seed))
+            result = JobResult(tuple(pictures), record.prompt, "", "", record.result_style, "", 0)
+            await self._deliver(record, result, texts, stored=True)
+
+        await self._settle(record, texts, deliver())
+
+    async def _settle(self, record: JobRecord, texts: Texts, delivery: Coroutine) -> None:
+        """Run a delivery; whatever happens the user hears an end (a failure is logged and said), and then
+        nothing more is owed. A delivery cut short by a shutdown stays owed: the next start takes it up."""
+        try:
+            await delivery
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -100,9 +157,9 @@ class Delivery:
             record.state = State.FAILED
             with contextlib.suppress(Exception):
                 await edit_text(self.bot, record.chat_id, record.message_id, screens.error_text(texts, "internal"))
-        finally:
-            with contextlib.suppress(Exception):
-                await self.requests.save(record)
+        with contextlib.suppress(Exception):
+            await self.requests.save(record)
+            await self.requests.settled(record)
 
     async def _watch(self, record: JobRecord, texts: Texts, shown: str) -> JobStatus:
         """Edit the status message as the job moves, when its text changes and pacing allows; return the job's
@@ -148,15 +205,19 @@ class Delivery:
             self.pacer.flooded(retry_after)
         return outcome == Edit.DONE
 
-    async def _deliver(self, record: JobRecord, result: JobResult, texts: Texts) -> None:
-        stored = await self.requests.keep_result(record, result)
+    async def _deliver(self, record: JobRecord, result: JobResult, texts: Texts, stored: bool) -> None:
         thread = record.thread_id
         started = time.monotonic()
         async with chat_action(self.bot, record.chat_id, "upload_photo", thread):
             if MODES[record.mode].as_file:
                 await self._send_file(record, result.pictures[0], texts)
             else:
-                first = await self._send_album(record, result, texts)
+                if not record.album_id:  # else sent before a restart: never twice
+                    record.album_id = (await self._send_album(record, result, texts)).message_id
+                    if stored:
+                        with contextlib.suppress(Exception):  # storage gone meanwhile: only a crash now could repeat it
+                            await self.requests.save(record)
+                first_id = record.album_id
                 text, markup = self._under_album(texts, record, stored)
                 await retrying(
                     lambda: self.bot.send_message(
@@ -164,7 +225,7 @@ class Delivery:
                         text,
                         reply_markup=markup,
                         message_thread_id=thread,
-                        reply_parameters=ReplyParameters(message_id=first.message_id, allow_sending_without_reply=True),
+                        reply_parameters=ReplyParameters(message_id=first_id, allow_sending_without_reply=True),
                     ),
                     "sendMessage",
                 )
@@ -208,7 +269,9 @@ class Delivery:
             "sendPhoto",
         )
         extension = "jpg" if picture.file_format == "jpeg" else picture.file_format
-        document = BufferedInputFile(picture.png, filename=f"easel-{picture.seed}-4k.{extension}")
+        # Named after the picture it was made of: the seed the user saw under it.
+        seed = record.origin_seed if record.origin_seed is not None else picture.seed
+        document = BufferedInputFile(picture.png, filename=f"easel-{seed}-4k.{extension}")
         await retrying(
             lambda: self.bot.send_document(
                 record.chat_id,

@@ -55,6 +55,32 @@ class InFlight(BaseMiddleware):
             return False
 
 
+class HandledOnce(BaseMiddleware):
+    """An update is handled once, even across a crash: Telegram sends again every update it was not told was
+    handled (the last batch before a kill -9), and a press handled twice would make a second request."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        update_id = event.update_id if isinstance(event, Update) else None
+        if update_id is not None and await self._handled(update_id):
+            log.info("update %s was handled before a restart; skipped", update_id)
+            return None
+        try:
+            return await handler(event, data)
+        finally:
+            if update_id is not None:
+                with contextlib.suppress(Exception):  # storage down: at worst it is handled again after a crash
+                    await self.store.mark_handled(update_id)
+
+    async def _handled(self, update_id: int) -> bool:
+        try:
+            return await self.store.handled(update_id)
+        except Exception:  # storage down: handle it (the outage itself gets its answer downstream)
+            return False
+
+
 class Locale(BaseMiddleware):
     """Puts `prefs` (the user's preferences) and `texts` (their language) into every handler's data.
 

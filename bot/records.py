@@ -76,9 +76,18 @@ class JobRecord:
     result_style: str = ""
     page: int = 0  # the style page shown on a draft
     message_id: int = 0  # the draft/status message
+    album_id: int = 0  # the album's first message, once sent: a restart never sends it twice
+    # A derived request: the request and picture it starts from, and that picture's seed (see engine.api.Origin).
+    origin_job: str = ""
+    origin_picture: int = 0
+    origin_seed: int | None = None
     thread_id: int | None = None
     locale: str = "en"
     created: float = field(default_factory=time.time)
+
+    def seed_of(self, picture: int) -> int | None:
+        """The seed of picture `picture` (1-based), if it made that many."""
+        return self.pictures[picture - 1].seed if 1 <= picture <= len(self.pictures) else None
 
     @property
     def first_seed(self) -> int | None:

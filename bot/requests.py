@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from engine.api import MODES, EngineError, ImageRequest, ImageService, JobResult, Mode
+from engine.api import MODES, EngineError, ImageRequest, ImageService, JobResult, Mode, Origin
 from engine.styles import Style
 from locales import Texts
 
@@ -94,6 +94,8 @@ class Requests:
             source_count=0,
             seed=self._seed(rule.seed, parent, picture),
             style=self._style(rule.style, parent, prefs),
+            album_id=0,
+            **self._origin(rule, parent, picture),
         )
         if rule.variation:
             child.variation = rule.variation
@@ -117,9 +119,21 @@ class Requests:
     def _seed(seed: Seed, parent: JobRecord, picture: int) -> int | None:
         if seed == Seed.FIRST:
             return parent.first_seed
-        if seed == Seed.PICTURE and 1 <= picture <= len(parent.pictures):
-            return parent.pictures[picture - 1].seed
+        if seed == Seed.PICTURE:
+            return parent.seed_of(picture)
         return None
+
+    @staticmethod
+    def _origin(rule: Rule, parent: JobRecord, picture: int) -> dict:
+        """Which picture the new request starts from, for its files: the pressed one; the first one when the same
+        pictures are made again (another style or balance); the user's photos; else the earlier request's own."""
+        if rule.source == From.PICTURE:
+            return {"origin_job": parent.id, "origin_picture": picture, "origin_seed": parent.seed_of(picture)}
+        if parent.kind != Kind.REQUEST:
+            return {"origin_job": parent.id, "origin_picture": 0, "origin_seed": None}
+        if rule.seed == Seed.FIRST:
+            return {"origin_job": parent.id, "origin_picture": 1, "origin_seed": parent.first_seed}
+        return {}
 
     @staticmethod
     def _style(style: StyleOf, parent: JobRecord, prefs: Prefs) -> str | None:
@@ -187,10 +201,15 @@ class Requests:
             weights=tuple(record.weights),
             variation="strong" if record.variation == "strong" else "subtle",
             zoom=record.zoom if record.mode == Mode.ZOOM else 1.0,
+            origin=Origin(record.origin_job, record.origin_picture, record.origin_seed) if record.origin_job else None,
         )
 
-    async def submit(self, record: JobRecord, texts: Texts) -> None:
-        """Hand the request to the engine (record.engine_job is then set); raises Refused with the reason."""
+    async def submit(self, record: JobRecord, texts: Texts, *, via: ImageService | None = None) -> None:
+        """Hand the request to the engine (record.engine_job is then set); raises Refused with the reason.
+
+        Once accepted it is saved and pending until its delivery ends (a restart runs it again, bot/recovery.py).
+        `via`: another door to the engine (a request run again after a restart is not counted twice).
+        """
         if self.closing:
             raise Refused(texts("restarting"))
         try:
@@ -198,13 +217,24 @@ class Requests:
         except PictureUnusable as unusable:
             raise Refused(texts(unusable.key)) from None
         try:
-            record.engine_job = await self.engine.submit(str(record.owner), self.request(record, images))
+            record.engine_job = await (via or self.engine).submit(str(record.owner), self.request(record, images))
         except EngineError as error:
             log.info("request %s refused: %s", record.id, error)
             raise Refused(screens.error_text(texts, error.code)) from None
         record.state = State.SUBMITTED
         record.locale = texts.locale
         self._in_flight[record.engine_job] = record.owner
+        try:
+            await self.save(record)
+            await self.store.add_pending(record.id)
+        except Exception as error:  # the request runs all the same; only a crash would now lose it
+            if not storage_down(error):
+                raise
+            log.warning("request %s: storage is not answering (%s); not kept for a restart", record.id, error)
+
+    async def settled(self, record: JobRecord) -> None:
+        """The request's delivery ended (pictures sent, or the user told why not): nothing is owed any more."""
+        await self.store.remove_pending(record.id)
 
     def cancel(self, record: JobRecord) -> bool:
         return bool(record.engine_job) and self.engine.cancel(record.engine_job)

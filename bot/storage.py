@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 # The memory store keeps at most this many bytes of pictures; the oldest jobs' pictures go first (their
 # buttons then say "expired"). Redis is the place for a week of pictures.
 MEMORY_BLOB_BUDGET = 1024 * 1024 * 1024
+HANDLED_KEEP_S = 24 * 3600  # Telegram keeps an update it could not deliver for 24 hours
+HANDLED_KEPT = 10_000  # the memory store remembers this many handled updates
 QUOTA_KEEP_S = 2 * 24 * 3600  # a day's request counters outlive the day (time zones of readers, /stats)
 
 
@@ -34,6 +36,24 @@ class Store:
         raise NotImplementedError
 
     async def get_blob(self, job_id: str, name: str) -> bytes | None:
+        raise NotImplementedError
+
+    # Requests accepted and not yet delivered, in the order they were accepted: what a restart owes users.
+    async def add_pending(self, job_id: str) -> None:
+        raise NotImplementedError
+
+    async def remove_pending(self, job_id: str) -> None:
+        raise NotImplementedError
+
+    async def pending(self) -> list[str]:
+        """Ids of the requests accepted and not yet delivered, oldest first."""
+        raise NotImplementedError
+
+    # Updates handled already: after a crash Telegram sends again the ones it was not told were handled.
+    async def handled(self, update_id: int) -> bool:
+        raise NotImplementedError
+
+    async def mark_handled(self, update_id: int) -> None:
         raise NotImplementedError
 
     async def get_prefs(self, user_id: int) -> Prefs:
@@ -79,6 +99,8 @@ class MemoryStore(Store):
         self._denied: set[int] = set()
         self._requests: dict[tuple[str, int], int] = {}
         self._today = ""
+        self._pending: dict[str, None] = {}  # insertion order = acceptance order
+        self._handled: dict[int, None] = {}
 
     def _expired(self, expires: float) -> bool:
         return expires < time.monotonic()
@@ -110,6 +132,23 @@ class MemoryStore(Store):
         if entry is None or self._expired(entry[0]):
             return None
         return entry[1]
+
+    async def handled(self, update_id: int) -> bool:
+        return update_id in self._handled
+
+    async def mark_handled(self, update_id: int) -> None:
+        self._handled[update_id] = None
+        if len(self._handled) > HANDLED_KEPT:
+            del self._handled[next(iter(self._handled))]
+
+    async def add_pending(self, job_id: str) -> None:
+        self._pending[job_id] = None
+
+    async def remove_pending(self, job_id: str) -> None:
+        self._pending.pop(job_id, None)
+
+    async def pending(self) -> list[str]:
+        return list(self._pending)
 
     async def get_prefs(self, user_id: int) -> Prefs:
         return prefs_from_json(self._prefs.get(user_id))
@@ -154,7 +193,9 @@ class MemoryStore(Store):
 
 class RedisStore(Store):
     """Keys: easel:job:<id> (JSON), easel:blob:<id>:<name> (bytes), both with the TTL; easel:prefs:<user>;
-    easel:access:allow and easel:access:deny (sets of ids); easel:quota:<day>:<user> (a counter, 2 days)."""
+    easel:access:allow and easel:access:deny (sets of ids); easel:quota:<day>:<user> (a counter, 2 days);
+    easel:pending (a sorted set of job ids by acceptance time: accepted, not yet delivered); easel:update:<id>
+    (an update handled, a day)."""
 
     def __init__(self, redis: Any, ttl_s: int, prefix: str = "easel") -> None:
         self.redis = redis
@@ -182,6 +223,25 @@ class RedisStore(Store):
 
     async def get_blob(self, job_id: str, name: str) -> bytes | None:
         return await self.redis.get(self._key("blob", job_id, name))
+
+    async def handled(self, update_id: int) -> bool:
+        return bool(await self.redis.exists(self._key("update", update_id)))
+
+    async def mark_handled(self, update_id: int) -> None:
+        await self.redis.set(self._key("update", update_id), 1, ex=HANDLED_KEEP_S)
+
+    async def add_pending(self, job_id: str) -> None:
+        # NX: a request run again after a restart keeps its place (its first acceptance time).
+        await self.redis.zadd(self._key("pending"), {job_id: time.time()}, nx=True)
+
+    async def remove_pending(self, job_id: str) -> None:
+        await self.redis.zrem(self._key("pending"), job_id)
+
+    async def pending(self) -> list[str]:
+        return [
+            item.decode() if isinstance(item, bytes) else item
+            for item in await self.redis.zrange(self._key("pending"), 0, -1)
+        ]
 
     async def get_prefs(self, user_id: int) -> Prefs:
         return prefs_from_json(await self.redis.get(self._key("prefs", user_id)))

@@ -62,7 +62,7 @@ async def start_request(
     except Refused as refused:
         await (edit or reply_to).reply(refused.text)
         return
-    await delivery.start(record, texts, edit=edit, reply_to=reply_to)
+    await delivery.start(record, texts, edit=edit.message_id if edit else None, reply_to=reply_to)
 
 
 async def follow_rule(

@@ -32,6 +32,7 @@ class DraftCb(CallbackData, prefix="d"):
 
 class JobAct(StrEnum):
     CANCEL = "cancel"
+    RETRY = "retry"  # a request a restart could not redo: submit it again
 
 
 class JobCb(CallbackData, prefix="j"):

@@ -1,4 +1,4 @@
-"""The status message of a request in progress: one Cancel button."""
+"""The status message of a request in progress: one Cancel button; of one a restart lost: Try again."""
 
 from __future__ import annotations
 
@@ -7,10 +7,16 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from locales import Texts
 
-from .callbacks import JobCb
+from .callbacks import JobAct, JobCb
 
 
 def in_progress_keyboard(texts: Texts, job: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=texts.plain("btn-cancel"), callback_data=JobCb(job=job))
+    return builder.as_markup()
+
+
+def retry_keyboard(texts: Texts, job: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=texts.plain("btn-retry"), callback_data=JobCb(job=job, act=JobAct.RETRY))
     return builder.as_markup()

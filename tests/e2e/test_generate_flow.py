@@ -9,6 +9,8 @@ import pytest
 from e2e.helpers import decoded, draw, needs, results, sizes
 from fakegram import NOT_MODIFIED, QUERY_TOO_OLD, FakeTelegram, FakeUser
 
+from engine.images import read_parameters
+
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
@@ -123,7 +125,7 @@ async def test_variations_subtle_and_strong(tg: FakeTelegram, bot):
 @needs("upscale")
 async def test_4k_arrives_as_a_file_with_a_preview(tg: FakeTelegram, bot):
     user = FakeUser(tg, 107)
-    _, buttons = await draw(user, "a mountain lake")
+    album, buttons = await draw(user, "a mountain lake")
     await user.press(buttons, "4K 3")
     preview = await user.next_photo(timeout=240)
     assert "4K" in preview.text
@@ -133,6 +135,12 @@ async def test_4k_arrives_as_a_file_with_a_preview(tg: FakeTelegram, bot):
     picture = decoded(document.document)
     assert max(picture.size) == 4096
     assert max(decoded(preview.photos[0]).size) < 4096
+    # The file names the picture it came from: the third seed of the album's caption, in its name and metadata.
+    third = re.findall(r"\d+", album.text.rsplit("🌱", 1)[-1])[2]
+    assert document.document_name == f"easel-{third}-4k.png"
+    params = read_parameters(document.document)
+    assert str(params["seed"]) == str(params["source_seed"]) == third and params["source_picture"] == 3
+    assert params["source_job"] and params["mode"] == "upscale"
 
 
 @needs("zoom")
