@@ -5,7 +5,7 @@
 20 users × 50 requests (1,000) through the fake Bot API (tests/fakegram) on the offline tiny model, Redis as in
 production, each user with one request in flight (the next prompt when the last one's picture arrived), one
 picture and one denoising step each: the load is the bot's own (updates, records, deliveries), not the drawing.
-The bot process is measured from outside after the warm-up (the first 10% of requests) and at the end:
+The bot process is measured from outside after the warm-up (the first 20% of requests) and at the end:
 resident memory, open file descriptors, threads; /stats says how many deliveries are still in flight (tasks).
 Every request must end with its picture or a message.
 """
@@ -75,6 +75,9 @@ async def stats_of(tg: FakeTelegram, watch: Watch) -> str:
     return (await watch.wait(ADMIN, lambda call: "Stats" in call.params.get("text", ""), "/stats")).params["text"]
 
 
+FIRST_USER = 7000
+
+
 async def soak(users: int, requests: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         redis = RedisServer(Path(folder) / "redis").start()
@@ -84,7 +87,8 @@ async def soak(users: int, requests: int) -> dict:
                     CACHE,
                     REDIS_URL=redis.url,
                     ENGINE_QUALITY_STEPS="1",
-                    ADMIN_USER_IDS=str(ADMIN),
+                    ADMIN_USER_IDS=str(ADMIN),  # with an admin the bot is closed: the soak's users are let in
+                    ALLOWED_USER_IDS=",".join(str(FIRST_USER + u) for u in range(users)),
                     FLOOD_RATE_PER_MIN="600",
                     LOG_LEVEL="WARNING",
                 )
@@ -108,13 +112,13 @@ async def drive(tg: FakeTelegram, bot: BotProcess, users: int, requests: int) ->
             await asyncio.sleep(2)
             figures = {"requests": len(done), "s": round(time.monotonic() - started, 1), **process_figures(bot.pid)}
             samples.append(figures)
-            if not warm and len(done) >= total // 10:
+            if not warm and len(done) >= total // 5:
                 warm.update(figures)
 
     started = time.monotonic()
     sampler = asyncio.create_task(sample())
     try:
-        problems = await asyncio.gather(*(one_user(tg, watch, 7000 + u, requests, done) for u in range(users)))
+        problems = await asyncio.gather(*(one_user(tg, watch, FIRST_USER + u, requests, done) for u in range(users)))
         elapsed = time.monotonic() - started
         await asyncio.sleep(3)  # the last deliveries' tasks end, status messages are deleted
         end = process_figures(bot.pid)

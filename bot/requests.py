@@ -234,6 +234,7 @@ class Requests:
 
     async def settled(self, record: JobRecord) -> None:
         """The request's delivery ended (pictures sent, or the user told why not): nothing is owed any more."""
+        self._in_flight.pop(record.engine_job, None)
         await self.store.remove_pending(record.id)
 
     def cancel(self, record: JobRecord) -> bool:

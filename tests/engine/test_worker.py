@@ -314,3 +314,29 @@ async def test_progress_is_reported_a_few_times_a_second_not_every_step(studio):
         assert len(steps) < 80
     finally:
         await engine.close(drain_s=0)
+
+
+async def test_a_finished_jobs_pictures_leave_memory_once_its_client_has_them(studio, monkeypatch):
+    import engine.service as service
+
+    monkeypatch.setattr(service, "COLLECTED_KEEP_S", 0.0)
+    monkeypatch.setattr(service, "RESULT_KEEP_S", 3.0)
+    engine = await started(studio)
+    try:
+        collected = await engine.submit("a", request("collected"))
+        final = [status async for status in engine.events(collected)][-1]
+        assert final.result is not None and len(final.result.pictures) == 1, "the client got them"
+        nobody = await engine.submit("b", request("never collected"))
+        for _ in range(200):  # watched from outside: events would count as collecting it
+            if engine.status(nobody).state.finished:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(2.2)  # two sweeps
+        assert engine.status(collected).result is None and engine.status(collected).state == JobState.DONE
+        assert engine.status(nobody).result is not None, "kept a while for a client that has not come yet"
+        with pytest.raises(JobFailed):
+            await engine.result(collected)
+        await asyncio.sleep(2.0)
+        assert engine.status(nobody).result is None
+    finally:
+        await engine.close()
