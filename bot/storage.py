@@ -1,22 +1,26 @@
 """Persistence of the bot's records (bot/records.py): in memory, or in Redis with a TTL.
 
-A record is JSON; pictures are raw bytes under their own keys. Never pickle: the data crosses a process
-(and a Redis) boundary and outlives a deploy.
+A record is JSON; pictures are raw bytes under their own names: in memory beside the records, or, with Redis,
+in files on disk that Redis refers to (bot/pictures.py). Never pickle: the data crosses a process (and a Redis)
+boundary and outlives a deploy.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
+from .pictures import PictureFolder, Pictures
 from .records import JobRecord, Prefs, prefs_from_json, prefs_to_json
 
 log = logging.getLogger(__name__)
 
 # The memory store keeps at most this many bytes of pictures; the oldest jobs' pictures go first (their
-# buttons then say "expired"). Redis is the place for a week of pictures.
+# buttons then say "expired"). Redis with its picture folder is the place for a week of pictures.
 MEMORY_BLOB_BUDGET = 1024 * 1024 * 1024
 HANDLED_KEEP_S = 24 * 3600  # Telegram keeps an update it could not deliver for 24 hours
 HANDLED_KEPT = 10_000  # the memory store remembers this many handled updates
@@ -82,11 +86,24 @@ class Store:
     async def requests_on(self, user_id: int, day: str) -> int:
         raise NotImplementedError
 
+    async def ping(self) -> None:
+        """Raises if storage does not answer (readiness)."""
+        return None
+
+    def start(self) -> None:
+        """Start the store's upkeep in the background, if it has any (RedisStore: the picture sweep); close()
+        stops it."""
+        return None
+
     async def close(self) -> None:
         return None
 
 
 class MemoryStore(Store):
+    """Everything in this process's memory, lost with it; pictures too: files would outlive the records that refer
+    to them (gone at a restart) with nothing left to say when to delete them, and tests and a bot without Redis
+    leave no files behind."""
+
     def __init__(self, ttl_s: float, blob_budget: int = MEMORY_BLOB_BUDGET) -> None:
         self.ttl_s = ttl_s
         self.blob_budget = blob_budget
@@ -192,21 +209,24 @@ class MemoryStore(Store):
 
 
 class RedisStore(Store):
-    """Keys: easel:job:<id> (JSON), easel:blob:<id>:<name> (bytes), both with the TTL; easel:prefs:<user>;
-    easel:access:allow and easel:access:deny (sets of ids); easel:quota:<day>:<user> (a counter, 2 days);
-    easel:pending (a sorted set of job ids by acceptance time: accepted, not yet delivered); easel:update:<id>
-    (an update handled, a day)."""
+    """Keys: easel:job:<id> (JSON) and easel:blob:<id>:<name> (the digest of a picture in `picture_dir`), both
+    with the TTL; easel:pictures and easel:picture-lock:<digest> (the pictures' expiry, bot/pictures.py);
+    easel:prefs:<user>; easel:access:allow and easel:access:deny (sets of ids); easel:quota:<day>:<user> (a
+    counter, 2 days); easel:pending (a sorted set of job ids by acceptance time: accepted, not yet delivered);
+    easel:update:<id> (an update handled, a day)."""
 
-    def __init__(self, redis: Any, ttl_s: int, prefix: str = "easel") -> None:
+    def __init__(self, redis: Any, ttl_s: int, prefix: str = "easel", picture_dir: Path | str = "pictures") -> None:
         self.redis = redis
         self.ttl_s = ttl_s
         self.prefix = prefix
+        self.pictures = Pictures(redis, PictureFolder(Path(picture_dir)), ttl_s, prefix)
+        self._sweeping: asyncio.Task | None = None
 
     @classmethod
-    def from_url(cls, url: str, ttl_s: int) -> RedisStore:
+    def from_url(cls, url: str, ttl_s: int, picture_dir: Path | str = "pictures") -> RedisStore:
         from redis.asyncio import Redis
 
-        return cls(Redis.from_url(url, **redis_retry()), ttl_s)
+        return cls(Redis.from_url(url, **redis_retry()), ttl_s, picture_dir=picture_dir)
 
     def _key(self, *parts: object) -> str:
         return ":".join((self.prefix, *map(str, parts)))
@@ -219,10 +239,10 @@ class RedisStore(Store):
         await self.redis.set(self._key("job", record.id), record.to_json(), ex=self.ttl_s)
 
     async def put_blob(self, job_id: str, name: str, data: bytes) -> None:
-        await self.redis.set(self._key("blob", job_id, name), data, ex=self.ttl_s)
+        await self.pictures.put(self._key("blob", job_id, name), data)
 
     async def get_blob(self, job_id: str, name: str) -> bytes | None:
-        return await self.redis.get(self._key("blob", job_id, name))
+        return await self.pictures.get(self._key("blob", job_id, name))
 
     async def handled(self, update_id: int) -> bool:
         return bool(await self.redis.exists(self._key("update", update_id)))
@@ -275,7 +295,18 @@ class RedisStore(Store):
     async def requests_on(self, user_id: int, day: str) -> int:
         return int(await self.redis.get(self._key("quota", day, user_id)) or 0)
 
+    async def ping(self) -> None:
+        await self.redis.ping()  # the caller bounds the wait (the client retries a restarting Redis for ~3 s)
+
+    def start(self) -> None:
+        if self._sweeping is None:
+            self._sweeping = asyncio.create_task(self.pictures.run(), name="picture-sweep")
+
     async def close(self) -> None:
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+            await asyncio.gather(self._sweeping, return_exceptions=True)
+            self._sweeping = None
         await self.redis.aclose()
 
 
@@ -297,8 +328,9 @@ def redis_retry() -> dict[str, Any]:
     }
 
 
-def open_store(redis_url: str, ttl_s: int) -> Store:
-    return RedisStore.from_url(redis_url, ttl_s) if redis_url else MemoryStore(ttl_s)
+def open_store(redis_url: str, ttl_s: int, picture_dir: Path | str = "pictures") -> Store:
+    """Redis (pictures in files under `picture_dir`) when a URL is given, else memory."""
+    return RedisStore.from_url(redis_url, ttl_s, picture_dir) if redis_url else MemoryStore(ttl_s)
 
 
 def storage_down(error: BaseException) -> bool:

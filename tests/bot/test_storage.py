@@ -1,4 +1,5 @@
-"""Job records and preferences: JSON and raw bytes, in memory or Redis, expiring after the TTL."""
+"""Job records and preferences: JSON and raw bytes, in memory or Redis (pictures: tests/bot/test_picture_store.py),
+expiring after the TTL."""
 
 from __future__ import annotations
 
@@ -55,8 +56,8 @@ async def test_memory_store_drops_the_oldest_pictures_over_its_budget():
     assert await store.get_blob("new", "pic1") == b"abcdef"
 
 
-async def test_redis_store_round_trip_ttl_and_a_redis_restart(redis_server):
-    store = RedisStore.from_url(redis_server.url, ttl_s=3600)
+async def test_redis_store_round_trip_ttl_and_a_redis_restart(redis_server, tmp_path):
+    store = RedisStore.from_url(redis_server.url, ttl_s=3600, picture_dir=tmp_path / "pictures")
     try:
         job = record()
         await store.save_job(job)
@@ -70,6 +71,7 @@ async def test_redis_store_round_trip_ttl_and_a_redis_restart(redis_server):
 
         redis_server.restart()  # append-only: the data survives; the client reconnects by itself
         assert await store.get_job(job.id) == job
+        assert await store.get_blob(job.id, "src1") == bytes(range(256))
         assert (await store.get_prefs(42)).style == "anime"
     finally:
         await store.close()

@@ -21,7 +21,14 @@ SCRUBBED = (
     "ALLOWED_USER_IDS", "ALLOWED_CHAT_IDS", "ADMIN_USER_IDS",
 )  # fmt: skip
 # Set explicitly, so that a developer's .env (read by the bot's settings) cannot switch them on.
-DEFAULTS = {"WEBHOOK_URL": "", "REDIS_URL": ""}
+# No HTTP server unless a test asks for one (HTTP_PORT): bot processes of several tests share the machine.
+# Pictures on disk (PICTURE_DIR) in one folder for the whole session: a bot started again after a crash finds them.
+DEFAULTS = {
+    "WEBHOOK_URL": "",
+    "REDIS_URL": "",
+    "HTTP_PORT": "0",
+    "PICTURE_DIR": tempfile.mkdtemp(prefix="easel-test-pictures-"),
+}
 
 
 class Exit(NamedTuple):
