@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Easel's one entry point.  ./run.sh [bot|demo|test|install]
+# Easel's one entry point.  ./run.sh [bot|demo|test|check|install]
 #   bot   (default) install if needed, then run the Telegram bot (needs BOT_TOKEN, e.g. in .env)
 #   demo  install if needed, then make 4 pictures offline with the tiny model kit into out/
 #   test  install if needed, start nothing by hand (tests start their own redis-server), run the suite
+#   check install if needed, then the team's static checks: ruff (lint and format) and mypy
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -39,5 +40,10 @@ case "${1:-bot}" in
     install
     shift
     HF_HUB_OFFLINE=1 exec "$VENV/bin/python" -m pytest -q "$@" ;;
-  *) echo "usage: ./run.sh [bot|demo|test|install]" >&2; exit 2 ;;
+  check)
+    install
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    "$VENV/bin/mypy" ;;
+  *) echo "usage: ./run.sh [bot|demo|test|check|install]" >&2; exit 2 ;;
 esac

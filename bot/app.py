@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import signal
+import sys
 import threading
 import time
 from urllib.parse import urlparse
@@ -31,18 +32,22 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
 
+from engine.models import ModelNotFound
 from engine.service import Engine
 from handlers import get_routers
 from locales import Translator
 
 from .access import AccessPolicy
 from .commands import set_commands
-from .config import Settings
+from .config import Settings, StartupError, settings_or_explain
 from .delivery import Delivery
 from .intake import Intake
 from .limits import DailyQuota, FloodControl, Metered
 from .logs import setup_logging
+from .metrics import READY_CHECK_S, Metrics, add_routes
 from .middlewares import Access, Flood, HandledOnce, InFlight, Locale, Restarting
 from .recovery import recover
 from .requests import Requests
@@ -80,18 +85,32 @@ class App:
             session=session,
             default=DefaultBotProperties(parse_mode=ParseMode.HTML),
         )
-        self.store = open_store(settings.redis_url, settings.job_ttl_s)
+        self.store = open_store(settings.redis_url, settings.job_ttl_s, settings.picture_dir)
         self.engine = engine or Engine(settings.engine)
         self.access = AccessPolicy(settings, self.store)
         self.quota = DailyQuota(self.store, settings.daily_quota, exempt=settings.admin_user_ids)
         self.flood = FloodControl(settings.flood_rate_per_min, settings.flood_burst)
         # Requests are submitted through the daily quota; /stats asks the engine itself.
         metered = Metered(self.engine, self.quota)
-        self.requests = Requests(metered, self.store, Intake(self.bot, self.store), settings.engine.default_style)
-        self.delivery = Delivery(self.bot, metered, self.requests)
+        self.delivery_count = lambda: self.delivery.in_flight
+        self.metrics = Metrics(self.engine, str(self.engine.stats().get("family", "")), self.delivery_count)
+        self.bot.session.middleware(self.metrics.bot_api())
+        intake = Intake(self.bot, self.store)
+        self.requests = Requests(
+            metered, self.store, intake, settings.engine.default_style, refused=self.metrics.failed
+        )
+        self.delivery: Delivery = Delivery(self.bot, metered, self.requests, self.metrics)
         self.in_flight = InFlight()
+        self.dp = self._dispatcher()
+        self.stopping = asyncio.Event()
+        self.stop_started = 0.0
+        self.started = False  # the engine runs: models loaded and warmed up
+
+    def _dispatcher(self) -> Dispatcher:
+        """The Dispatcher with the services injected (handlers name them), middlewares and routers."""
+        settings = self.settings
         storage, isolation = fsm_storage(settings)
-        self.dp = Dispatcher(
+        dp = Dispatcher(
             storage=storage,
             events_isolation=isolation,
             engine=self.engine,
@@ -107,37 +126,86 @@ class App:
         )
         # aiogram closes the FSM storage in its own shutdown hook, before handlers in flight are done;
         # we close it ourselves at the very end instead.
-        self.dp.shutdown.handlers[:] = [h for h in self.dp.shutdown.handlers if h.callback != self.dp.fsm.close]
-        self.dp.update.outer_middleware(self.in_flight)
-        self.dp.update.outer_middleware(HandledOnce(self.store))
-        self.dp.update.outer_middleware(Locale(self.store, self.translator))
-        self.dp.update.outer_middleware(Access(self.access, self.flood))
+        dp.shutdown.handlers[:] = [h for h in dp.shutdown.handlers if h.callback != dp.fsm.close]
+        dp.update.outer_middleware(self.in_flight)
+        dp.update.outer_middleware(HandledOnce(self.store))
+        dp.update.outer_middleware(Locale(self.store, self.translator))
+        dp.update.outer_middleware(Access(self.access, self.flood))
         # Inner middlewares: only what a handler takes counts (not a group's chatter).
         flood = Flood(self.flood, exempt=settings.admin_user_ids)
-        self.dp.message.middleware(flood)
-        self.dp.callback_query.middleware(flood)
-        self.dp.message.middleware(Restarting(lambda: self.requests.closing))
-        self.dp.include_routers(*get_routers())
-        self.stopping = asyncio.Event()
-        self.stop_started = 0.0
+        dp.message.middleware(flood)
+        dp.callback_query.middleware(flood)
+        dp.message.middleware(Restarting(lambda: self.requests.closing))
+        dp.include_routers(*get_routers())
+        return dp
+
+    async def not_ready(self) -> dict[str, str]:
+        """What keeps the bot from serving (empty: ready): /readyz."""
+        problems = {}
+        if not self.started:
+            problems["engine"] = "models loading"
+        if self.requests.closing:
+            problems["shutdown"] = "shutting down"
+        try:
+            await asyncio.wait_for(self.store.ping(), READY_CHECK_S)
+        except Exception as error:
+            problems["storage"] = f"not answering: {type(error).__name__}"
+        return problems
 
     # ---- running ------------------------------------------------------------------------------------
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
-        await self.engine.start()
-        await self.access.load()
-        await self._recover()
+        server = await self._serve_http()
         try:
-            await set_commands(self.bot, self.translator)
-        except TelegramAPIError as error:
-            log.warning("could not set the command menu: %s", error)
-        if self.settings.webhook_url:
-            await self._run_webhook()
-        else:
-            await self._run_polling()
+            await self.engine.start()
+            self.started = True
+            self.store.start()  # the picture sweep; _close stops it with the store
+            await self.access.load()
+            await self._recover()
+            try:
+                await set_commands(self.bot, self.translator)
+            except TelegramAPIError as error:
+                log.warning("could not set the command menu: %s", error)
+            if self.settings.webhook_url:
+                await self._run_webhook(server)
+            else:
+                await self._run_polling()
+        finally:
+            if server is not None:
+                await server.cleanup()
         return 0
+
+    async def _serve_http(self) -> web.AppRunner | None:
+        """/metrics, /healthz, /readyz (bot/metrics.py) from the start, while the models warm up; in webhook mode
+        on the webhook's server, with the webhook itself; in polling mode on HTTP_PORT (0: no server)."""
+        s = self.settings
+        if not s.webhook_url and not s.http_port:
+            return None
+        app = web.Application()
+        add_routes(app, self.metrics, self.not_ready)
+        if s.webhook_url:
+            self.webhook_secret = s.webhook_secret.get_secret_value() or secrets.token_urlsafe(32)
+            path = urlparse(s.webhook_url).path or "/webhook"
+            SimpleRequestHandler(self.dp, self.bot, secret_token=self.webhook_secret).register(app, path=path)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        host, port, name = (
+            (s.webhook_host, s.webhook_port, "WEBHOOK_PORT")
+            if s.webhook_url
+            else (s.http_host, s.http_port, "HTTP_PORT")
+        )
+        self.site = web.TCPSite(runner, host, port)
+        try:
+            await self.site.start()
+        except OSError as error:
+            await runner.cleanup()
+            raise StartupError(
+                f"{name}={port}: cannot listen on {host}:{port} ({error.strerror}); set a free port"
+            ) from None
+        log.info("HTTP server on %s:%s (/metrics, /healthz, /readyz)", host, port)
+        return runner
 
     async def _recover(self) -> None:
         """Requests accepted before a crash and never delivered: taken up before any new update (bot/recovery.py)."""
@@ -175,27 +243,18 @@ class App:
         await self._confirm_handled_updates()
         await self._close()
 
-    async def _run_webhook(self) -> None:
-        from aiogram.webhook.aiohttp_server import SimpleRequestHandler
-        from aiohttp import web
-
-        secret = self.settings.webhook_secret.get_secret_value() or secrets.token_urlsafe(32)
-        path = urlparse(self.settings.webhook_url).path or "/webhook"
-        app = web.Application()
-        SimpleRequestHandler(self.dp, self.bot, secret_token=secret).register(app, path=path)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.settings.webhook_host, self.settings.webhook_port)
-        await site.start()
+    async def _run_webhook(self, server: web.AppRunner | None) -> None:
+        """The webhook route is on the server `_serve_http` started."""
         await self.dp.emit_startup(bot=self.bot, **self.dp.workflow_data)
         await self.bot.set_webhook(
-            self.settings.webhook_url, secret_token=secret, allowed_updates=self.dp.resolve_used_update_types()
+            self.settings.webhook_url,
+            secret_token=self.webhook_secret,
+            allowed_updates=self.dp.resolve_used_update_types(),
         )
-        log.info("webhook listening on %s:%s%s", self.settings.webhook_host, self.settings.webhook_port, path)
+        log.info("webhook listening on %s:%s", self.settings.webhook_host, self.settings.webhook_port)
         await self.stopping.wait()
         # Telegram retries updates it cannot deliver, so closing the socket loses nothing.
-        await self._shutdown(site.stop)
-        await runner.cleanup()
+        await self._shutdown(self.site.stop)
         await self._close()
 
     async def _shutdown(self, stop_intake) -> None:
@@ -232,16 +291,23 @@ def _watchdog(bound: float) -> None:
 
 
 async def amain() -> int:
-    settings = Settings()
+    settings = settings_or_explain()
     secrets = (
         settings.bot_token.get_secret_value(),
         settings.webhook_secret.get_secret_value(),
         urlparse(settings.redis_url).password or "",
     )
-    setup_logging(settings.log_level, secrets)
-    app = App(settings)
+    setup_logging(settings.log_level, secrets, settings.log_format)
+    try:
+        app = App(settings)
+    except ModelNotFound as error:
+        raise StartupError(str(error)) from None
     return await app.run()
 
 
 def main() -> int:
-    return asyncio.run(amain())
+    try:
+        return asyncio.run(amain())
+    except StartupError as error:
+        print(f"easel: {error}", file=sys.stderr)
+        return 2

@@ -6,9 +6,10 @@ DEFAULT_LOCALE, and the engine's ENGINE_* (engine/settings.py).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.settings import EngineSettings
@@ -36,11 +37,17 @@ class Settings(BaseSettings):
     webhook_port: int = 8080
 
     job_ttl_s: int = Field(7 * 24 * 3600, ge=60)  # how long buttons under a result keep working
+    picture_dir: Path = Path("pictures")  # with Redis: the pictures behind the buttons, as files (bot/pictures.py)
     flood_rate_per_min: int = Field(30, ge=1)  # messages + button presses per user per minute
     flood_burst: int = Field(20, ge=1)  # ... of which this many at once (quick taps through /settings)
     daily_quota: int = Field(0, ge=0)  # pictures-requests per user per day; 0 = unlimited
     shutdown_drain_s: float = Field(60.0, ge=0)  # SIGTERM: how long the running job may finish
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object a line, for a log collector
+
+    # /metrics, /healthz, /readyz: on the webhook server in webhook mode, else on this port (0 = no server).
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(8080, ge=0, le=65535)
 
     engine: EngineSettings = Field(default_factory=EngineSettings)
 
@@ -52,3 +59,26 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return frozenset({value})
         return value
+
+
+class StartupError(Exception):
+    """The bot cannot start as configured; the message says what to set, and where."""
+
+
+def settings_or_explain() -> Settings:
+    """The settings, or a StartupError naming each setting that is missing or wrong (no pydantic traceback)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        lines = []
+        prefix = "ENGINE_" if error.title == "EngineSettings" else ""  # the engine's own settings tree
+        for problem in error.errors():
+            name = prefix + "_".join(str(part) for part in problem["loc"]).upper()
+            if name == "BOT_TOKEN" and problem["type"] == "missing":
+                lines.append(
+                    "BOT_TOKEN is not set: put BOT_TOKEN=<the token @BotFather gave you> in .env next to README.md, "
+                    "or in the environment"
+                )
+            else:
+                lines.append(f"{name}: {problem['msg']} (got {problem.get('input')!r})")
+        raise StartupError("; ".join(lines)) from None

@@ -14,7 +14,7 @@ import time
 from collections.abc import Coroutine
 
 from aiogram import Bot
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, InputMediaPhoto, Message, ReplyParameters
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, InputMediaPhoto, MediaUnion, Message, ReplyParameters
 
 from engine import stored_picture
 from engine.api import MODES, ErrorCode, ImageService, JobResult, JobState, JobStatus, Picture
@@ -22,19 +22,21 @@ from keyboards.jobs import in_progress_keyboard, retry_keyboard
 from locales import Texts
 
 from . import screens
+from .metrics import Metrics
 from .pacing import StatusPacer
 from .records import JobRecord, State
 from .requests import Requests
-from .telegram import Edit, chat_action, delete, edit_once, edit_text, retrying
+from .telegram import Edit, PressedMessage, chat_action, delete, edit_once, edit_text, retrying
 
 log = logging.getLogger(__name__)
 
 
 class Delivery:
-    def __init__(self, bot: Bot, engine: ImageService, requests: Requests) -> None:
+    def __init__(self, bot: Bot, engine: ImageService, requests: Requests, metrics: Metrics | None = None) -> None:
         self.bot = bot
         self.engine = engine
         self.requests = requests
+        self.metrics = metrics
         self._tasks: dict[str, asyncio.Task] = {}
         self.pacer = StatusPacer()  # one for every status message of every chat
 
@@ -45,7 +47,7 @@ class Delivery:
         texts: Texts,
         *,
         edit: int | None = None,
-        reply_to: Message | None = None,
+        reply_to: PressedMessage | None = None,
         note: str = "",
     ) -> None:
         """Show a submitted request's status (editing message `edit` of its chat, else replying to `reply_to`),
@@ -120,14 +122,20 @@ class Delivery:
     async def _follow(self, record: JobRecord, texts: Texts, shown: str) -> None:
         """The status message kept up to date, then the pictures or the reason there are none."""
 
+        submitted = time.monotonic()
+
         async def follow() -> None:
             final = await self._watch(record, texts, shown)
             if final.state == JobState.DONE:
                 result = final.result or await self.engine.result(record.engine_job)
                 stored = await self.requests.keep_result(record, result)
                 await self._deliver(record, result, texts, stored)
+                if self.metrics:
+                    self.metrics.delivered(record.mode, len(result.pictures), time.monotonic() - submitted)
             else:
                 record.state = State.CANCELLED if final.state == JobState.CANCELLED else State.FAILED
+                if self.metrics:
+                    self.metrics.failed(final.error or "unknown")
                 await edit_text(self.bot, record.chat_id, record.message_id, screens.end_text(texts, final))
 
         await self._settle(record, texts, follow())
@@ -250,7 +258,7 @@ class Delivery:
                 lambda: self.bot.send_photo(record.chat_id, _photo(picture), caption=caption, message_thread_id=thread),
                 "sendPhoto",
             )
-        media = [
+        media: list[MediaUnion] = [  # sendMediaGroup's list also takes other kinds (list is invariant)
             InputMediaPhoto(media=_photo(picture), caption=caption if n == 0 else None)
             for n, picture in enumerate(result.pictures)
         ]

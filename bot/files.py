@@ -62,10 +62,11 @@ async def download(bot: Bot, file_id: str) -> bytes:
         raise DownloadFailed(error.message) from None
     if (file.file_size or 0) > DOWNLOAD_LIMIT:
         raise TooLarge(f"{file.file_size} bytes")
-    if not file.file_path:
+    path = file.file_path
+    if not path:
         raise DownloadFailed("no file path")
     try:
-        buffer = await retrying(lambda: bot.download_file(file.file_path), "download")
+        buffer = await retrying(lambda: bot.download_file(path), "download")
     except Exception as error:
         raise DownloadFailed(str(error)) from None
     if not isinstance(buffer, io.BytesIO):

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
-from aiogram.types import CallbackQuery
+from aiogram.types import CallbackQuery, TelegramObject
 
 from .records import JobRecord
 from .requests import Requests
@@ -18,6 +18,13 @@ from .telegram import answer
 
 ONCE = {"once": True}  # handler flag: a repeat of the same press within DOUBLE_PRESS_S is answered, not handled
 DOUBLE_PRESS_S = 2.0  # the same button pressed again this soon is a double tap, not a wish for a second job
+
+
+def _press(event: TelegramObject) -> CallbackQuery:
+    """The press a guard checks: these middlewares go on routers' callback_query observers only."""
+    if not isinstance(event, CallbackQuery):
+        raise TypeError(f"a button-press guard got a {type(event).__name__}: register it on router.callback_query")
+    return event
 
 
 class PressedRecord(BaseMiddleware):
@@ -37,7 +44,8 @@ class PressedRecord(BaseMiddleware):
         self.stale_key = stale_key
         self.alert = alert
 
-    async def __call__(self, handler, query: CallbackQuery, data: dict[str, Any]) -> Any:
+    async def __call__(self, handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        query = _press(event)
         texts, requests = data["texts"], data["requests"]
         callback_data = data["callback_data"]
         record = await owned_record(query, requests, texts, callback_data.job)
@@ -70,7 +78,8 @@ class OncePerTap(BaseMiddleware):
         self.quiet = quiet
         self._presses: dict[tuple[int, str], float] = {}
 
-    async def __call__(self, handler, query: CallbackQuery, data: dict[str, Any]) -> Any:
+    async def __call__(self, handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        query = _press(event)
         if not get_flag(data, "once") or self.first(query.from_user.id, query.data or ""):
             return await handler(query, data)
         await answer(query, None if self.quiet else data["texts"].plain("already-started"))
@@ -88,7 +97,8 @@ class OncePerTap(BaseMiddleware):
 class OwnScreen(BaseMiddleware):
     """For screens of one user's (settings): a press by anyone else is answered "not yours" and goes no further."""
 
-    async def __call__(self, handler, query: CallbackQuery, data: dict[str, Any]) -> Any:
+    async def __call__(self, handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        query = _press(event)
         if data["callback_data"].user == query.from_user.id:
             return await handler(query, data)
         await answer(query, data["texts"].plain("not-yours"), alert=True)

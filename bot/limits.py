@@ -107,7 +107,9 @@ class DailyQuota:
 class QuotaExceeded(EngineError):
     """The user's requests for today are used up; the bot shows `error-daily_quota`."""
 
-    code = "daily_quota"  # a bot-side reason, shown like the engine's own refusals
+    # A bot-side reason, shown like the engine's own refusals; ErrorCode names the engine's only, and the bot
+    # reads a refusal's code as the str it is (str(error.code), f"error-{code}").
+    code = "daily_quota"  # type: ignore[assignment]
 
 
 class Metered:

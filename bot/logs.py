@@ -7,6 +7,7 @@ asyncio loop) and warnings.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -46,9 +47,30 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def setup_logging(level: str, secrets: tuple[str, ...] = ()) -> None:
+class JsonLines(logging.Formatter):
+    """One JSON object a line (time, level, logger, message, and the traceback if any), for a log collector.
+    Formatted after RedactTokens ran: what it prints is already clean."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, ensure_ascii=False)
+
+
+def setup_logging(level: str, secrets: tuple[str, ...] = (), fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    text = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(JsonLines() if fmt == "json" else text)
     handler.addFilter(RedactTokens(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -62,8 +84,7 @@ def setup_logging(level: str, secrets: tuple[str, ...] = ()) -> None:
     def thread_crash(hook: threading.ExceptHookArgs) -> None:
         if hook.exc_type is not SystemExit:
             name = hook.thread.name if hook.thread else "?"
-            crashes.error(
-                "uncaught exception in thread %s", name, exc_info=(hook.exc_type, hook.exc_value, hook.exc_traceback)
-            )
+            # The exception itself: logging reads its traceback (hook.exc_traceback) from it.
+            crashes.error("uncaught exception in thread %s", name, exc_info=hook.exc_value)
 
     threading.excepthook = thread_crash

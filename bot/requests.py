@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 
 from engine.api import MODES, EngineError, ImageRequest, ImageService, JobResult, Mode, Origin
 from engine.styles import Style
@@ -32,12 +33,20 @@ class Refused(Exception):
 
 
 class Requests:
-    def __init__(self, engine: ImageService, store: Store, intake: Intake, default_style: str) -> None:
+    def __init__(
+        self,
+        engine: ImageService,
+        store: Store,
+        intake: Intake,
+        default_style: str,
+        refused: Callable[[str], None] = lambda code: None,
+    ) -> None:
         self.engine = engine
         self.store = store
         self.intake = intake
         self.styles: dict[str, Style] = dict(engine.styles())
         self.default_style = default_style
+        self.refused = refused  # told the code of every refusal (metrics)
         self.closing = False  # set on SIGTERM: new requests are told to come back in a minute
         self._in_flight: dict[str, int] = {}  # engine job -> owner, until the engine says it finished
 
@@ -220,6 +229,7 @@ class Requests:
             record.engine_job = await (via or self.engine).submit(str(record.owner), self.request(record, images))
         except EngineError as error:
             log.info("request %s refused: %s", record.id, error)
+            self.refused(str(error.code))
             raise Refused(screens.error_text(texts, error.code)) from None
         record.state = State.SUBMITTED
         record.locale = texts.locale

@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 
 from aiogram.types import InlineKeyboardMarkup
 
-from engine.api import JobResult, JobState, JobStatus
+from engine.api import JobResult, JobState, JobStatus, Mode
 from keyboards.draft import draft_keyboard
 from keyboards.results import results_keyboard
 from keyboards.settings import default_style_keyboard, settings_keyboard
@@ -85,7 +85,7 @@ def caption(texts: Texts, record: JobRecord, result: JobResult, styles: Mapping)
     return "\n".join(lines)
 
 
-def results_screen(texts: Texts, record: JobRecord, modes: Collection[str]) -> tuple[str, InlineKeyboardMarkup]:
+def results_screen(texts: Texts, record: JobRecord, modes: Collection[Mode]) -> tuple[str, InlineKeyboardMarkup]:
     markup = results_keyboard(texts, record.id, record.mode, len(record.pictures), modes, record.weights)
     return texts("results-text"), markup
 

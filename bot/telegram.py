@@ -18,10 +18,13 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message, TelegramObject
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# The message under a pressed button. Older than 48 h Telegram sends it as an InaccessibleMessage: its chat and id
+# only, which is all an edit, a reply or a new message in that chat needs.
+PressedMessage = Message | InaccessibleMessage
 ATTEMPTS = 5
 MAX_RETRY_AFTER_S = 60.0
 CHAT_ACTION_EVERY_S = 5.0  # Telegram shows a chat action for 5 s at most
@@ -130,7 +133,7 @@ async def chat_action(bot: Bot, chat_id: int, action: str, thread_id: int | None
             log.warning("chat action in %s ended: %r", chat_id, outcome)
 
 
-async def edit_markup(bot: Bot, message: Message, markup: InlineKeyboardMarkup | None) -> None:
+async def edit_markup(bot: Bot, message: PressedMessage, markup: InlineKeyboardMarkup | None) -> None:
     try:
         await retrying(
             lambda: bot.edit_message_reply_markup(
@@ -160,6 +163,38 @@ async def answer(query: CallbackQuery, text: str | None = None, alert: bool = Fa
         log.info("callback answer skipped: %s", error)
 
 
-def place(message: Message) -> tuple[int, int | None]:
-    """(chat id, topic id) of a message: where a request made from it is answered."""
+def place(message: PressedMessage) -> tuple[int, int | None]:
+    """(chat id, topic id) of a message: where a request made from it is answered. An inaccessible one (under a
+    button older than 48 h) no longer says its topic: the chat's main thread, then."""
+    if isinstance(message, InaccessibleMessage):
+        return message.chat.id, None
     return message.chat.id, message.message_thread_id if message.is_topic_message else None
+
+
+def pressed_message(query: CallbackQuery) -> PressedMessage:
+    """The message under a pressed button. Telegram leaves it out only for a message sent in inline mode, which
+    this bot never sends."""
+    if query.message is None:
+        raise ValueError(f"callback query {query.id} came without its message (a button in inline mode?)")
+    return query.message
+
+
+def bot_of(event: TelegramObject) -> Bot:
+    """The Bot an update came through: aiogram binds it to every object of the update it hands a handler."""
+    if event.bot is None:
+        raise RuntimeError(f"{type(event).__name__} is not bound to a Bot (made outside the dispatcher?)")
+    return event.bot
+
+
+def sender_id(message: Message) -> int:
+    """Who sent a message. Telegram leaves `from` out only in channels, whose posts this bot does not handle (a
+    message on behalf of a chat carries a stand-in user)."""
+    if message.from_user is None:
+        raise ValueError(f"message {message.message_id} in chat {message.chat.id} has no sender")
+    return message.from_user.id
+
+
+async def edit_pressed(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> bool:
+    """Show another screen in the message under a pressed button (by chat and id: one older than 48 h too)."""
+    message = pressed_message(query)
+    return await edit_text(bot_of(query), message.chat.id, message.message_id, text, markup)

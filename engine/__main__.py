@@ -71,7 +71,8 @@ async def _run(args: argparse.Namespace, settings: EngineSettings) -> int:
     try:
         request = _request(args)
         job_id = await engine.submit("cli", request)
-        with tqdm(total=engine.status(job_id).total_steps, unit="step", file=sys.stderr) as bar:
+        submitted = engine.status(job_id)
+        with tqdm(total=submitted.total_steps if submitted else None, unit="step", file=sys.stderr) as bar:
             async for status in engine.events(job_id):
                 if status.total_steps and bar.total != status.total_steps:
                     bar.total = status.total_steps

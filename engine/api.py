@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 from .styles import Style
 
 Profile = Literal["quality", "fast"]
+Variation = Literal["subtle", "strong"]  # how far VARY goes from its picture
 ASPECTS: tuple[str, ...] = ("1:1", "3:4", "4:3", "9:16", "16:9", "2:3", "3:2")
 MAX_COUNT = 4
 MAX_PROMPT_CHARS = 1000
@@ -89,7 +90,7 @@ class ImageRequest:
     translate: bool = True  # translate a non-English prompt to English first
     images: tuple[bytes, ...] = ()  # source pictures as encoded files; decoded by the engine with limits
     weights: tuple[float, ...] = ()  # MIX: a weight per picture (normalized by the engine)
-    variation: Literal["subtle", "strong"] = "subtle"  # VARY
+    variation: Variation = "subtle"  # VARY
     strength: float | None = None  # VARY/PHOTO_PROMPT denoise override, 0..1
     structure: float = 1.0  # REMIX: how strictly the outlines are kept, 0..2
     zoom: float = 1.0  # ZOOM: 1 = extend to the new aspect only; 1.5 / 2 = zoom out further (Midjourney), up to 4

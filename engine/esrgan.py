@@ -100,6 +100,7 @@ class Upscaler:
 
 
 def _read_state_dict(path: Path) -> dict[str, Tensor]:
+    sd: object  # a checkpoint's top level: a state dict, or one nested under a key
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 

@@ -15,10 +15,10 @@ from .api import BadImage, ErrorCode, Picture
 
 try:  # iPhone photos sent as files arrive as HEIC
     import pillow_heif
-
-    pillow_heif.register_heif_opener()
 except ImportError:  # pragma: no cover - optional on exotic platforms
-    pillow_heif = None
+    pass
+else:
+    pillow_heif.register_heif_opener()
 
 MAX_INPUT_BYTES = 20 * 1024 * 1024  # Telegram's getFile limit; nothing bigger can reach us anyway
 MAX_INPUT_PIXELS = 40_000_000  # ~ 7700x5200: camera photos pass, decompression bombs do not

@@ -195,7 +195,8 @@ class IPAdapter:
         encoder = CLIPVisionModelWithProjection.from_pretrained(
             self.source, subfolder=self.encoder_path, dtype=self.dtype
         )
-        encoder.to("cpu" if self.where == "host" else self.device)
+        # PreTrainedModel.to is a functools.wraps wrapper, which typeshed's _Wrapped does not bind as a method.
+        encoder.to("cpu" if self.where == "host" else self.device)  # type: ignore[arg-type]
         encoder.eval()
         if self.where == "host":
             for module in [p for p in processors.values() if isinstance(p, torch.nn.Module)] + [projection]:

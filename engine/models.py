@@ -121,7 +121,36 @@ def _family(pipe: Any) -> str:
     return "sdxl" if getattr(pipe, "text_encoder_2", None) is not None else "sd15"
 
 
+class ModelNotFound(Exception):
+    """ENGINE_MODEL names weights that are not there; the message says which, and how to get them."""
+
+
+def check_model_source(model: str) -> None:
+    """Fail early, in one sentence, where the weights cannot be loaded: a local path that does not exist, or a
+    hub id that is not in the cache while the hub is off (HF_HUB_OFFLINE=1). Online, diffusers downloads it."""
+    from huggingface_hub import constants, snapshot_download
+
+    path = Path(model).expanduser()
+    local = model.startswith(("/", "./", "../", "~")) or model.endswith((".safetensors", ".ckpt")) or path.exists()
+    if local and not path.exists():
+        raise ModelNotFound(
+            f"ENGINE_MODEL={model}: no such file or folder. Put the weights there "
+            f"(huggingface-cli download <hub id> --local-dir {model}) or set ENGINE_MODEL to a hub id, "
+            "e.g. stabilityai/stable-diffusion-xl-base-1.0"
+        )
+    if local or not constants.HF_HUB_OFFLINE:
+        return
+    try:
+        snapshot_download(model, local_files_only=True)
+    except Exception:
+        raise ModelNotFound(
+            f"ENGINE_MODEL={model}: not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE=1. "
+            f"Download it once where the hub is reachable: huggingface-cli download {model}"
+        ) from None
+
+
 def _from_pretrained(model: str, dtype: torch.dtype) -> Any:
+    check_model_source(model)
     kwargs: dict[str, Any] = {"dtype": dtype}
     index = Path(model) / "model_index.json"
     if index.is_file() and "safety_checker" in json.loads(index.read_text()):
@@ -275,11 +304,11 @@ def _load_structure(t2i: Any, settings: EngineSettings, dtype: torch.dtype, devi
     xl = _family(t2i) == "sdxl"
     if settings.structure_adapter_kind == "controlnet":
         control = ControlNetModel.from_pretrained(settings.structure_adapter, dtype=dtype).to(device)
-        cls = StableDiffusionXLControlNetPipeline if xl else StableDiffusionControlNetPipeline
-        return cls.from_pipe(t2i, controlnet=control, dtype=dtype)
+        controlnet_pipeline = StableDiffusionXLControlNetPipeline if xl else StableDiffusionControlNetPipeline
+        return controlnet_pipeline.from_pipe(t2i, controlnet=control, dtype=dtype)
     adapter = T2IAdapter.from_pretrained(settings.structure_adapter, dtype=dtype).to(device)
-    cls = StableDiffusionXLAdapterPipeline if xl else StableDiffusionAdapterPipeline
-    return cls.from_pipe(t2i, adapter=adapter, dtype=dtype)
+    adapter_pipeline = StableDiffusionXLAdapterPipeline if xl else StableDiffusionAdapterPipeline
+    return adapter_pipeline.from_pipe(t2i, adapter=adapter, dtype=dtype)
 
 
 @dataclass
@@ -304,7 +333,9 @@ def _load_causal_lm(name: str, device: torch.device) -> tuple[Any, Any]:
 
     tokenizer = AutoTokenizer.from_pretrained(name)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype).to(device).eval()
+    # PreTrainedModel.to is a functools.wraps wrapper, which typeshed's _Wrapped does not bind as a method: mypy
+    # takes the device for `self`.
+    model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype).to(device).eval()  # type: ignore[arg-type]
     return model, tokenizer
 
 

@@ -76,6 +76,7 @@ def translate(models: Any, settings: EngineSettings, prompt: str, seed: int = 0)
         if translator is not None:
             text = _seq2seq(translator, prompt, settings.llm_timeout_s)
         else:
+            assert llm is not None  # without either, it returned above
             text = chat(llm, TRANSLATE_SYSTEM_PROMPT, prompt, seed, settings.llm_timeout_s)
     except Exception as error:  # a model's failure costs the translation, never the picture
         log.warning("translation failed (%s: %s); using the prompt as typed", type(error).__name__, error)

@@ -216,6 +216,8 @@ class Engine:
             **self.counters,
             "per_user_done": dict(self.per_user_done),
             "batching": dict(self.batching),
+            "model": self.studio.models.name,
+            "family": self.studio.models.family,
         }
 
     def health(self) -> dict:
@@ -279,7 +281,9 @@ class Engine:
             if self._eligible(job.user):
                 heads.setdefault(job.user, job)
         head = next(iter(heads.values()), None)
-        key = self._batch_key(head) if head is not None else None
+        if head is None:
+            return False
+        key = self._batch_key(head)
         if key is None:
             return False
         if sum(job.size for job in heads.values() if self._batch_key(job) == key) >= s.batch_max:

@@ -76,7 +76,8 @@ def _parse(record: dict, source: Path, lora_dir: Path) -> Style:
     embeddings = tuple(
         EmbeddingRef(resolve(item["file"]), str(item["token"])) for item in record.get("embeddings") or ()
     )
-    for ref in (*loras, *embeddings):
+    refs: tuple[LoraRef | EmbeddingRef, ...] = (*loras, *embeddings)
+    for ref in refs:
         if not ref.file.is_file():
             raise StyleError(f"{source}: style {style_id!r} needs {ref.file}, which does not exist")
     return Style(

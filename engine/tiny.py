@@ -30,6 +30,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 KIT_VERSION = "1"
 MARKER = ".complete"
@@ -39,7 +40,7 @@ TI_TOKEN = "<tiny-token>"
 COMPONENTS = tuple("sd15 sdxl ip_adapter t2i_adapter_sd15 t2i_adapter_sdxl upscaler llm loras embeddings".split())
 
 _UNET_CHANNELS = (16, 32)
-_CLIP = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4)
+_CLIP: dict[str, Any] = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4)
 _SD_BETAS = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000)
 _LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 
@@ -221,7 +222,9 @@ def build_ip_adapter(dst: Path) -> None:
 
 
 def build_t2i_adapters(root: Path) -> None:
-    from diffusers import T2IAdapter
+    # From its own module: through `diffusers` mypy reads the no-torch stand-in (dummy_pt_objects), which has
+    # no save_pretrained.
+    from diffusers.models.adapter import T2IAdapter
 
     _seed(4)
     # sd15: level 0 (16 ch) at latent size (/8), level 1 (32 ch) at /16 = CrossAttnDown(16), Down(32)

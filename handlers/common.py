@@ -4,7 +4,6 @@ a rule (bot/rules.py) says comes next. Not a router."""
 from __future__ import annotations
 
 from aiogram.fsm.context import FSMContext
-from aiogram.types import Message
 
 from bot import screens
 from bot.delivery import Delivery
@@ -12,11 +11,12 @@ from bot.records import JobRecord
 from bot.requests import Refused, Requests
 from bot.rules import Rule, Then
 from bot.states import Ask
+from bot.telegram import PressedMessage
 from locales import Texts
 
 
 async def show_draft(
-    message: Message,
+    message: PressedMessage,
     record: JobRecord,
     texts: Texts,
     requests: Requests,
@@ -39,7 +39,7 @@ async def show_draft(
     await requests.save(record)
 
 
-async def ask_for_prompt(message: Message, record: JobRecord, question: str, state: FSMContext) -> None:
+async def ask_for_prompt(message: PressedMessage, record: JobRecord, question: str, state: FSMContext) -> None:
     """Ask for the prompt `record` needs; the answer completes it (handlers/prompt.py, state Ask.prompt)."""
     await state.set_state(Ask.prompt)
     await state.update_data(draft=record.id)
@@ -51,24 +51,27 @@ async def start_request(
     texts: Texts,
     requests: Requests,
     delivery: Delivery,
+    acted_on: PressedMessage,
     *,
-    edit: Message | None = None,
-    reply_to: Message | None = None,
+    edit: bool = False,
 ) -> None:
-    """Submit the request; delivery shows its status (editing `edit`, or replying to `reply_to`). A refusal is
-    told in reply to the message the user acted on."""
+    """Submit the request; delivery shows its status (editing `acted_on` with `edit`, else replying to it). A
+    refusal is told in reply to `acted_on`, the message the user acted on."""
     try:
         await requests.submit(record, texts)
     except Refused as refused:
-        await (edit or reply_to).reply(refused.text)
+        await acted_on.reply(refused.text)
         return
-    await delivery.start(record, texts, edit=edit.message_id if edit else None, reply_to=reply_to)
+    if edit:
+        await delivery.start(record, texts, edit=acted_on.message_id)
+    else:
+        await delivery.start(record, texts, reply_to=acted_on)
 
 
 async def follow_rule(
     rule: Rule,
     record: JobRecord,
-    message: Message,
+    message: PressedMessage,
     texts: Texts,
     state: FSMContext,
     requests: Requests,
@@ -77,7 +80,7 @@ async def follow_rule(
 ) -> None:
     """What comes after a rule made `record` from a press under `message`."""
     if rule.then == Then.START:
-        await start_request(record, texts, requests, delivery, reply_to=message)
+        await start_request(record, texts, requests, delivery, message)
     elif rule.then == Then.PICK_STYLE:
         await show_draft(message, record, texts, requests, default_style=None)
     elif record.prompt.strip():  # ASK_PROMPT, with a prompt already (a photo's caption): its style screen

@@ -12,7 +12,7 @@ from bot.delivery import Delivery
 from bot.guards import ONCE, OncePerTap, PressedRecord
 from bot.records import JobRecord, State
 from bot.requests import Requests
-from bot.telegram import answer
+from bot.telegram import answer, pressed_message, sender_id
 from keyboards.callbacks import JobAct, JobCb
 from locales import Texts
 
@@ -26,7 +26,7 @@ router.callback_query.middleware(OncePerTap())
 @router.message(Command("cancel"))
 async def cancel_all(message: Message, state: FSMContext, texts: Texts, requests: Requests) -> None:
     await state.clear()
-    cancelled = requests.cancel_all(message.from_user.id)
+    cancelled = requests.cancel_all(sender_id(message))
     await message.reply(texts("cancel-done", count=cancelled) if cancelled else texts("cancel-nothing"))
 
 
@@ -42,4 +42,4 @@ async def retry(query: CallbackQuery, record: JobRecord, texts: Texts, requests:
         await answer(query, texts.plain("already-started"))
         return
     await answer(query, texts.plain("picked"))
-    await start_request(record, texts, requests, delivery, edit=query.message)
+    await start_request(record, texts, requests, delivery, pressed_message(query), edit=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message, ReplyParameters
+from aiogram.types import CallbackQuery, Document, Message, PhotoSize, ReplyParameters
 
 from bot import files, rules
 from bot.delivery import Delivery
@@ -18,7 +18,7 @@ from bot.guards import ONCE, OncePerTap, PressedRecord
 from bot.intake import Intake, PictureUnusable
 from bot.records import JobRecord, Kind, Prefs
 from bot.requests import Requests
-from bot.telegram import answer, place
+from bot.telegram import PressedMessage, answer, place, pressed_message, sender_id
 from bot.text import clean_prompt, short
 from engine.api import MAX_PROMPT_CHARS, Mode
 from keyboards.callbacks import PhotoAct, PhotoCb
@@ -30,24 +30,39 @@ from . import common
 router = Router(name="photos")
 
 
-@router.message(F.photo, AddressedMedia())
+# `.as_(name)`: the filter hands the handler what it found (the photo's sizes, the document).
+@router.message(F.photo.as_("sizes"), AddressedMedia())
 async def photo(
-    message: Message, prompt: str, state: FSMContext, texts: Texts, prefs: Prefs, requests: Requests, intake: Intake
+    message: Message,
+    sizes: list[PhotoSize],
+    prompt: str,
+    state: FSMContext,
+    texts: Texts,
+    prefs: Prefs,
+    requests: Requests,
+    intake: Intake,
 ):
-    file_id = files.best_photo(message.photo)
+    file_id = files.best_photo(sizes)
     if file_id is None:
         await _refuse(message, texts("document-too-large"), state, texts, prefs, requests)
         return
     await _collect(message, file_id, prompt, state, texts, prefs, requests, intake)
 
 
-@router.message(F.document, AddressedMedia())
+@router.message(F.document.as_("file"), AddressedMedia())
 async def document(
-    message: Message, prompt: str, state: FSMContext, texts: Texts, prefs: Prefs, requests: Requests, intake: Intake
+    message: Message,
+    file: Document,
+    prompt: str,
+    state: FSMContext,
+    texts: Texts,
+    prefs: Prefs,
+    requests: Requests,
+    intake: Intake,
 ):
-    verdict = files.document_verdict(message.document)  # refused before any download where the metadata says so
+    verdict = files.document_verdict(file)  # refused before any download where the metadata says so
     if verdict == "ok":
-        await _collect(message, message.document.file_id, prompt, state, texts, prefs, requests, intake)
+        await _collect(message, file.file_id, prompt, state, texts, prefs, requests, intake)
         return
     key = {"too_large": "document-too-large", "video": "video-refused"}.get(verdict, "document-refused")
     await _refuse(message, texts(key), state, texts, prefs, requests)
@@ -69,7 +84,7 @@ async def _refuse(message: Message, text: str, state: FSMContext, texts: Texts, 
     if len(photos) == 1 and data.get("offered") != album:  # the one good photo gets its choices (under it)
         caption, first = data.get("caption", ""), data.get("first_message")
         await state.update_data(offered=album)
-        await _offer_one(message.from_user.id, message, photos[0], caption, texts, prefs, requests, reply_to=first)
+        await _offer_one(sender_id(message), message, photos[0], caption, texts, prefs, requests, reply_to=first)
     elif not photos:  # the album's next good photo will not wait for a second one
         caption = clean_prompt(message.caption or "")[0] or data.get("caption", "")
         await state.update_data(photos=[], album=album, caption=caption, lone=album, warned=None)
@@ -112,14 +127,14 @@ async def _collect(
     kept = {"photos": photos, "album": album or None, "caption": caption, "first_message": first}
     await state.update_data(kept, warned=None, lone=None, offered=album if lone else None)
     if len(photos) == 2:
-        await _offer_pair(message.from_user.id, message, photos, caption, texts, prefs, requests, notice)
+        await _offer_pair(sender_id(message), message, photos, caption, texts, prefs, requests, notice)
     elif not album or lone:  # the first photo of an album waits for the second
-        await _offer_one(message.from_user.id, message, file_id, caption, texts, prefs, requests, notice)
+        await _offer_one(sender_id(message), message, file_id, caption, texts, prefs, requests, notice)
 
 
 async def _offer_one(
     owner: int,
-    message: Message,
+    message: PressedMessage,
     file_id: str,
     caption: str,
     texts: Texts,
@@ -173,13 +188,13 @@ async def pair_with_next(query: CallbackQuery, record: JobRecord, state: FSMCont
     """ "Mix with another photo": this photo waits in FSM data for the next one."""
     await answer(query, texts.plain("picked"))
     await state.update_data(photos=list(record.source_file_ids[-1:]), album=None, caption=record.prompt)
-    await query.message.answer(texts("photo-send-second"))
+    await pressed_message(query).answer(texts("photo-send-second"))
 
 
 @router.callback_query(PhotoCb.filter(F.act == PhotoAct.ONLY_LAST), flags=ONCE)
 async def only_last(query: CallbackQuery, record: JobRecord, texts: Texts, prefs: Prefs, requests: Requests) -> None:
     await answer(query, texts.plain("picked"))
-    await _offer_one(query.from_user.id, query.message, record.source_file_ids[-1], "", texts, prefs, requests)
+    await _offer_one(query.from_user.id, pressed_message(query), record.source_file_ids[-1], "", texts, prefs, requests)
 
 
 MAKES_A_REQUEST = {PhotoAct.VARY, PhotoAct.RESTYLE, PhotoAct.PROMPT, PhotoAct.UPSCALE, PhotoAct.MIX}
@@ -201,9 +216,10 @@ async def photo_choice(
     await state.update_data(photos=[], album=None, caption="")
     rule = rules.PHOTO_RULES[callback_data.act]
     changes = rules.balance(callback_data.balance) if callback_data.act == PhotoAct.MIX else {}
+    message = pressed_message(query)
     try:
         job = await requests.derive(record, rule, prefs, **changes)
     except PictureUnusable as unusable:
-        await query.message.answer(texts(unusable.key))
+        await message.answer(texts(unusable.key))
         return
-    await common.follow_rule(rule, job, query.message, texts, state, requests, delivery)
+    await common.follow_rule(rule, job, message, texts, state, requests, delivery)

@@ -16,7 +16,7 @@ from bot.guards import PressedRecord
 from bot.records import JobRecord, Prefs, State
 from bot.requests import Requests
 from bot.states import Ask
-from bot.telegram import answer, edit_markup, edit_text, place
+from bot.telegram import answer, bot_of, edit_markup, edit_pressed, place, pressed_message, sender_id
 from bot.text import clean_prompt
 from engine.api import MAX_PROMPT_CHARS
 from keyboards.callbacks import DraftAct, DraftCb, unpack_value
@@ -68,7 +68,7 @@ async def prompt_text(message: Message, prompt: str, texts: Texts, prefs: Prefs,
     if not prompt:
         await message.reply(texts("prompt-empty"))
         return
-    record = await requests.draft(message.from_user.id, *place(message), prefs, prompt)
+    record = await requests.draft(sender_id(message), *place(message), prefs, prompt)
     await show_draft(message, record, texts, requests, notice=_cut_notice(texts, cut))
 
 
@@ -91,7 +91,7 @@ async def pick_style(
     style = unpack_value(callback_data.style)
     if style in requests.styles:
         record.style = style
-    await start_request(record, texts, requests, delivery, edit=query.message)
+    await start_request(record, texts, requests, delivery, pressed_message(query), edit=True)
 
 
 @router.callback_query(DraftCb.filter(F.act == DraftAct.CLOSE))
@@ -99,7 +99,7 @@ async def close(query: CallbackQuery, record: JobRecord, texts: Texts, requests:
     await answer(query)
     record.state = State.CLOSED
     await requests.save(record)
-    await edit_text(query.bot, query.message.chat.id, query.message.message_id, texts("draft-closed"))
+    await edit_pressed(query, texts("draft-closed"))
 
 
 @router.callback_query(DraftCb.filter(F.act == DraftAct.PAGE))
@@ -132,7 +132,7 @@ async def _redraw(query: CallbackQuery, record: JobRecord, texts: Texts, prefs: 
     await answer(query)
     await requests.save(record)
     default_style = prefs.style or requests.default_style
-    _, markup = screens.draft_screen(
+    _text, markup = screens.draft_screen(
         texts, record, requests.styles, default_style, offer_beautify=requests.can_beautify()
     )
-    await edit_markup(query.bot, query.message, markup)
+    await edit_markup(bot_of(query), pressed_message(query), markup)

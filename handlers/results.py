@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery
 
 from bot import rules, screens
 from bot.delivery import Delivery
@@ -17,7 +17,7 @@ from bot.guards import ONCE, OncePerTap, PressedRecord
 from bot.intake import PictureUnusable
 from bot.records import JobRecord, Prefs, State
 from bot.requests import Requests
-from bot.telegram import answer, edit_text
+from bot.telegram import answer, edit_pressed, pressed_message
 from keyboards.callbacks import ResultAct, ResultCb, unpack_value
 from keyboards.results import pick_keyboard, strong_keyboard, zoom_keyboard
 from locales import Texts
@@ -51,7 +51,7 @@ class Press:
 async def _apply(act: ResultAct, press: Press, *, restore: bool = False, **changes) -> None:
     """Make the request RESULT_RULES[act] makes and go on as the rule says; `changes` are the press's own
     arguments; `restore` puts the main keyboard back first (the press came from a sub-menu)."""
-    texts, message, rule = press.texts, press.query.message, rules.RESULT_RULES[act]
+    texts, message, rule = press.texts, pressed_message(press.query), rules.RESULT_RULES[act]
     await answer(press.query, texts.plain("picked"))
     try:
         job = await press.requests.derive(press.record, rule, press.prefs, press.pic, **changes)
@@ -59,7 +59,7 @@ async def _apply(act: ResultAct, press: Press, *, restore: bool = False, **chang
         await message.reply(texts(unusable.key))
         return
     if restore:
-        await _show_main(message, press.record, texts, press.requests)
+        await _show_main(press.query, press.record, texts, press.requests)
     question = texts(rule.question, n=press.pic) if rule.question else ""
     await common.follow_rule(rule, job, message, texts, press.state, press.requests, press.delivery, question)
 
@@ -113,7 +113,7 @@ async def remix(query: CallbackQuery, callback_data: ResultCb, record: JobRecord
 async def strong_menu(query: CallbackQuery, record: JobRecord, texts: Texts) -> None:
     await answer(query, texts.plain("picked"))
     keyboard = strong_keyboard(texts, record.id, len(record.pictures))
-    await _swap(query.message, texts("results-strong-text"), keyboard)
+    await edit_pressed(query, texts("results-strong-text"), keyboard)
 
 
 @router.callback_query(ResultCb.filter(F.act == ResultAct.ZOOM_MENU))
@@ -121,16 +121,16 @@ async def zoom_menu(query: CallbackQuery, record: JobRecord, texts: Texts) -> No
     await answer(query, texts.plain("picked"))
     if len(record.pictures) > 1:
         keyboard = pick_keyboard(texts, record.id, len(record.pictures), ResultAct.ZOOM_PICK)
-        await _swap(query.message, texts("results-pick-zoom"), keyboard)
+        await edit_pressed(query, texts("results-pick-zoom"), keyboard)
     else:
-        await _swap(query.message, texts("results-zoom-text", n=1), zoom_keyboard(texts, record.id, 1))
+        await edit_pressed(query, texts("results-zoom-text", n=1), zoom_keyboard(texts, record.id, 1))
 
 
 @router.callback_query(ResultCb.filter(F.act == ResultAct.ZOOM_PICK))
 async def zoom_pick(query: CallbackQuery, callback_data: ResultCb, record: JobRecord, texts: Texts) -> None:
     await answer(query, texts.plain("picked"))
     pic = callback_data.pic
-    await _swap(query.message, texts("results-zoom-text", n=pic), zoom_keyboard(texts, record.id, pic))
+    await edit_pressed(query, texts("results-zoom-text", n=pic), zoom_keyboard(texts, record.id, pic))
 
 
 @router.callback_query(ResultCb.filter(F.act == ResultAct.REMIX_MENU))
@@ -140,19 +140,15 @@ async def remix_menu(query: CallbackQuery, record: JobRecord, texts: Texts, **co
         return
     await answer(query, texts.plain("picked"))
     keyboard = pick_keyboard(texts, record.id, len(record.pictures), ResultAct.REMIX)
-    await _swap(query.message, texts("results-pick-remix"), keyboard)
+    await edit_pressed(query, texts("results-pick-remix"), keyboard)
 
 
 @router.callback_query(ResultCb.filter(F.act == ResultAct.BACK))
 async def back(query: CallbackQuery, record: JobRecord, texts: Texts, requests: Requests) -> None:
     await answer(query, texts.plain("picked"))
-    await _show_main(query.message, record, texts, requests)
+    await _show_main(query, record, texts, requests)
 
 
-async def _show_main(message: Message, record: JobRecord, texts: Texts, requests: Requests) -> None:
+async def _show_main(query: CallbackQuery, record: JobRecord, texts: Texts, requests: Requests) -> None:
     text, markup = screens.results_screen(texts, record, requests.modes())
-    await _swap(message, text, markup)
-
-
-async def _swap(message: Message, text: str, markup) -> None:
-    await edit_text(message.bot, message.chat.id, message.message_id, text, markup)
+    await edit_pressed(query, text, markup)

@@ -13,7 +13,7 @@ from bot.limits import DailyQuota, quota_note
 from bot.records import Prefs
 from bot.requests import Requests
 from bot.storage import Store
-from bot.telegram import answer, edit_text
+from bot.telegram import answer, bot_of, edit_pressed, pressed_message, sender_id
 from keyboards.callbacks import SettingsAct, SettingsCb, unpack_value
 from keyboards.common import ASPECT_CHOICES
 from keyboards.settings import COUNTS
@@ -27,13 +27,13 @@ router.callback_query.middleware(OwnScreen())
 async def show_settings(
     message: Message, texts: Texts, prefs: Prefs, translator: Translator, requests: Requests, quota: DailyQuota
 ):
-    text, markup = await _settings_screen(texts, translator, message.from_user.id, prefs, requests, quota)
+    text, markup = await _settings_screen(texts, translator, sender_id(message), prefs, requests, quota)
     await message.answer(text, reply_markup=markup)
 
 
 @router.message(Command("styles"))
 async def show_styles(message: Message, texts: Texts, prefs: Prefs, requests: Requests):
-    text, markup = screens.styles_screen(texts, message.from_user.id, prefs, requests.styles, requests.default_style)
+    text, markup = screens.styles_screen(texts, sender_id(message), prefs, requests.styles, requests.default_style)
     await message.answer(text, reply_markup=markup)
 
 
@@ -43,7 +43,7 @@ async def style_list(query: CallbackQuery, callback_data: SettingsCb, texts: Tex
     await answer(query)
     user, page = query.from_user.id, callback_data.page
     text, markup = screens.styles_screen(texts, user, prefs, requests.styles, requests.default_style, page)
-    await edit_text(query.bot, query.message.chat.id, query.message.message_id, text, markup)
+    await edit_pressed(query, text, markup)
 
 
 @router.callback_query(SettingsCb.filter(F.act == SettingsAct.LANG))
@@ -54,8 +54,9 @@ async def set_language(
         prefs.locale = callback_data.locale
         context["texts"] = translator[callback_data.locale]
     await _save_and_show(query, prefs, translator=translator, **context)
-    if query.message.chat.type == "private":  # the command menu in the new language
-        await set_chat_commands(query.bot, context["texts"], query.message.chat.id)
+    chat = pressed_message(query).chat
+    if chat.type == "private":  # the command menu in the new language
+        await set_chat_commands(bot_of(query), context["texts"], chat.id)
 
 
 @router.callback_query(SettingsCb.filter(F.act == SettingsAct.STYLE))
@@ -110,7 +111,7 @@ async def _save_and_show(
         await store.save_prefs(user, prefs)
     await answer(query, texts.plain("settings-saved") if saved else None)
     text, markup = await _settings_screen(texts, translator, user, prefs, requests, quota)
-    await edit_text(query.bot, query.message.chat.id, query.message.message_id, text, markup)
+    await edit_pressed(query, text, markup)
 
 
 async def _settings_screen(

@@ -10,7 +10,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.guards import ONCE, OncePerTap
 from bot.records import Prefs
 from bot.requests import Requests
-from bot.telegram import answer, place
+from bot.telegram import answer, place, pressed_message
 from keyboards.callbacks import ExampleCb
 from keyboards.start import EXAMPLES, examples_keyboard
 from locales import Texts
@@ -37,5 +37,6 @@ async def help_text(message: Message, texts: Texts, prefs: Prefs) -> None:
 async def example(query: CallbackQuery, callback_data: ExampleCb, texts: Texts, prefs: Prefs, requests: Requests):
     await answer(query)
     prompt = texts.plain(f"example-{callback_data.n}")
-    record = await requests.draft(query.from_user.id, *place(query.message), prefs, prompt)
-    await show_draft(query.message, record, texts, requests, reply=False)
+    message = pressed_message(query)
+    record = await requests.draft(query.from_user.id, *place(message), prefs, prompt)
+    await show_draft(message, record, texts, requests, reply=False)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..api import ASPECTS, MAX_COUNT, ImageRequest, Mode
+from ..api import ASPECTS, MAX_COUNT, ImageRequest, Mode, Variation
 
 
 def add_commands(commands, common) -> None:
@@ -127,7 +127,7 @@ def _mix_request(args: argparse.Namespace, common: dict) -> ImageRequest:
 
 
 def _vary_request(args: argparse.Namespace, image: tuple[bytes], common: dict) -> ImageRequest:
-    variation = "strong" if args.strong else "subtle"
+    variation: Variation = "strong" if args.strong else "subtle"
     return ImageRequest(
         mode=Mode.VARY,
         images=image,

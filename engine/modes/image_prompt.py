@@ -38,6 +38,8 @@ def picture_embeds(studio, pictures: Sequence[Image.Image], weights: Sequence[fl
         neg, pos = models.ip_adapter.embed(picture)
         positive = pos * weight if positive is None else positive + pos * weight
         negative = neg * weight if negative is None else negative + neg * weight
+    if positive is None or negative is None:
+        raise ValueError("picture_embeds needs at least one picture")
     parts = ([negative] * rows if guidance > 1 else []) + [positive] * rows
     return torch.cat(parts).to(models.device, models.dtype)
 

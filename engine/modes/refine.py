@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import numpy as np
 import torch
@@ -221,7 +222,9 @@ class Conditioning:
         self.embeds, self.negative = embeds, negative
 
     def _rows(self, positive: torch.Tensor, negative: torch.Tensor | None, count: int) -> torch.Tensor:
-        return torch.cat(([negative] * count if self.cfg else []) + [positive] * count)
+        # With guidance (cfg) encode_prompt made the negative too: None only goes with cfg off.
+        negatives = [cast(torch.Tensor, negative)] * count if self.cfg else []
+        return torch.cat(negatives + [positive] * count)
 
     def __call__(self, batch: torch.Tensor, windows: list[Window], t) -> torch.Tensor:
         count = batch.shape[0]

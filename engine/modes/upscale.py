@@ -73,7 +73,8 @@ def upscale(studio, plan, hooks) -> list[Image.Image]:
     """[the picture at long side settings.upscale_long_side], or [] when the job was cancelled."""
     settings, models = studio.settings, studio.models
     source = plan.sources[0]
-    target = target_size(*source.size, settings.upscale_long_side)
+    width, height = source.size
+    target = target_size(width, height, settings.upscale_long_side)
     tile = settings.upscale_tile // (2 if hooks.low_memory else 1)  # the retry after running out of memory
     work = refine_size(*target, models.native, models.multiple)
     refiner = Refiner(studio, plan, hooks, work, tile, plan.request.strength or REFINE_STRENGTH)

@@ -139,3 +139,27 @@ def test_improve_prompt_is_offered_and_used_only_where_the_server_has_a_prompt_l
         _, markup = screens.draft_screen(texts, record, workshop.styles, "none", offer_beautify=workshop.can_beautify())
         labels = [button.text for row in markup.inline_keyboard for button in row]
         assert ("✨ Improve prompt: on" in labels) == can
+
+
+def test_json_log_lines_are_json_and_keep_the_token_out():
+    import io
+    import json
+
+    from bot.logs import JsonLines
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonLines())
+    handler.addFilter(RedactTokens((TOKEN,)))
+    logger = logging.getLogger("test.json")
+    logger.addHandler(handler)
+    logger.warning("POST /bot%s/sendPhoto: %s", TOKEN, "кот")
+    try:
+        raise RuntimeError(f"bad url /bot{TOKEN}/x")
+    except RuntimeError:
+        logger.exception("failed")
+    logger.removeHandler(handler)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["level"] for line in lines] == ["WARNING", "ERROR"] and lines[0]["logger"] == "test.json"
+    assert "кот" in lines[0]["message"] and "<token>" in lines[0]["message"]
+    assert "RuntimeError" in lines[1]["exception"] and TOKEN not in out.getvalue()

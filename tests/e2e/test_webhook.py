@@ -45,6 +45,8 @@ async def test_webhook_verifies_the_secret_token_and_answers(fake_tg: FakeTelegr
         assert "Hi, Alice" in greeting.text
         assert len(user.sent_to_me()) == 1, "only the request with the right secret was served"
         assert not tg.calls_of("getUpdates"), "no polling in webhook mode"
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as ready:
+            assert ready.status == 200, "health and metrics are on the webhook's own server"
 
         code, _ = await proc.terminate(timeout=60)
         assert code == 0
