@@ -7,6 +7,9 @@ message is handled alone, in order.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Document, Message, PhotoSize, ReplyParameters
@@ -30,53 +33,53 @@ from . import common
 router = Router(name="photos")
 
 
+@dataclass
+class Arrival:
+    """What the handlers of a user's file share: the FSM context, the user's language and preferences, services."""
+
+    state: FSMContext
+    texts: Texts
+    prefs: Prefs
+    requests: Requests
+    intake: Intake
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Arrival:
+        return cls(data["state"], data["texts"], data["prefs"], data["requests"], data["intake"])
+
+
 # `.as_(name)`: the filter hands the handler what it found (the photo's sizes, the document).
 @router.message(F.photo.as_("sizes"), AddressedMedia())
-async def photo(
-    message: Message,
-    sizes: list[PhotoSize],
-    prompt: str,
-    state: FSMContext,
-    texts: Texts,
-    prefs: Prefs,
-    requests: Requests,
-    intake: Intake,
-):
+async def photo(message: Message, sizes: list[PhotoSize], prompt: str, **data: Any) -> None:
+    arrival = Arrival.of(data)
     file_id = files.best_photo(sizes)
     if file_id is None:
-        await _refuse(message, texts("document-too-large"), state, texts, prefs, requests)
+        await _refuse(message, arrival.texts("document-too-large"), arrival)
         return
-    await _collect(message, file_id, prompt, state, texts, prefs, requests, intake)
+    await _collect(message, file_id, prompt, arrival)
 
 
 @router.message(F.document.as_("file"), AddressedMedia())
-async def document(
-    message: Message,
-    file: Document,
-    prompt: str,
-    state: FSMContext,
-    texts: Texts,
-    prefs: Prefs,
-    requests: Requests,
-    intake: Intake,
-):
+async def document(message: Message, file: Document, prompt: str, **data: Any) -> None:
+    arrival = Arrival.of(data)
     verdict = files.document_verdict(file)  # refused before any download where the metadata says so
     if verdict == "ok":
-        await _collect(message, file.file_id, prompt, state, texts, prefs, requests, intake)
+        await _collect(message, file.file_id, prompt, arrival)
         return
     key = {"too_large": "document-too-large", "video": "video-refused"}.get(verdict, "document-refused")
-    await _refuse(message, texts(key), state, texts, prefs, requests)
+    await _refuse(message, arrival.texts(key), arrival)
 
 
 @router.message(F.video | F.animation | F.video_note, AddressedMedia())
-async def video(message: Message, state: FSMContext, texts: Texts, prefs: Prefs, requests: Requests):
-    await _refuse(message, texts("video-refused"), state, texts, prefs, requests)
+async def video(message: Message, **data: Any) -> None:
+    arrival = Arrival.of(data)
+    await _refuse(message, arrival.texts("video-refused"), arrival)
 
 
-async def _refuse(message: Message, text: str, state: FSMContext, texts: Texts, prefs: Prefs, requests: Requests):
+async def _refuse(message: Message, text: str, arrival: Arrival) -> None:
     """Explain why this file cannot be used; in an album, the good photos still get their choices."""
     await message.reply(text)
-    album = message.media_group_id
+    album, state = message.media_group_id, arrival.state
     if not album:
         return
     data = await state.get_data()
@@ -84,26 +87,19 @@ async def _refuse(message: Message, text: str, state: FSMContext, texts: Texts, 
     if len(photos) == 1 and data.get("offered") != album:  # the one good photo gets its choices (under it)
         caption, first = data.get("caption", ""), data.get("first_message")
         await state.update_data(offered=album)
-        await _offer_one(sender_id(message), message, photos[0], caption, texts, prefs, requests, reply_to=first)
+        owner, texts, prefs, requests = sender_id(message), arrival.texts, arrival.prefs, arrival.requests
+        await _offer_one(owner, message, photos[0], caption, texts, prefs, requests, reply_to=first)
     elif not photos:  # the album's next good photo will not wait for a second one
         caption = clean_prompt(message.caption or "")[0] or data.get("caption", "")
         await state.update_data(photos=[], album=album, caption=caption, lone=album, warned=None)
 
 
-async def _collect(
-    message: Message,
-    file_id: str,
-    prompt: str,
-    state: FSMContext,
-    texts: Texts,
-    prefs: Prefs,
-    requests: Requests,
-    intake: Intake,
-) -> None:
+async def _collect(message: Message, file_id: str, prompt: str, arrival: Arrival) -> None:
+    texts, state = arrival.texts, arrival.state
     try:  # checked on arrival: a bad file is explained now, not after a button press
-        await intake.take(file_id)
+        await arrival.intake.take(file_id)
     except PictureUnusable as refused:
-        await _refuse(message, texts(refused.key), state, texts, prefs, requests)
+        await _refuse(message, texts(refused.key), arrival)
         return
     prompt, cut = clean_prompt(prompt)
     notice = texts("prompt-cut", limit=MAX_PROMPT_CHARS) + "\n\n" if cut else ""
@@ -126,10 +122,11 @@ async def _collect(
     first = message.message_id if len(photos) == 1 else data.get("first_message")
     kept = {"photos": photos, "album": album or None, "caption": caption, "first_message": first}
     await state.update_data(kept, warned=None, lone=None, offered=album if lone else None)
+    owner, prefs, requests = sender_id(message), arrival.prefs, arrival.requests
     if len(photos) == 2:
-        await _offer_pair(sender_id(message), message, photos, caption, texts, prefs, requests, notice)
+        await _offer_pair(owner, message, photos, caption, texts, prefs, requests, notice)
     elif not album or lone:  # the first photo of an album waits for the second
-        await _offer_one(sender_id(message), message, file_id, caption, texts, prefs, requests, notice)
+        await _offer_one(owner, message, file_id, caption, texts, prefs, requests, notice)
 
 
 async def _offer_one(
