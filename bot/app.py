@@ -92,8 +92,8 @@ class App:
         self.flood = FloodControl(settings.flood_rate_per_min, settings.flood_burst)
         # Requests are submitted through the daily quota; /stats asks the engine itself.
         metered = Metered(self.engine, self.quota)
-        self.delivery_count = lambda: self.delivery.in_flight
-        self.metrics = Metrics(self.engine, str(self.engine.stats().get("family", "")), self.delivery_count)
+        family = str(self.engine.stats().get("family", ""))
+        self.metrics = Metrics(self.engine, family, lambda: self.delivery.in_flight)
         self.bot.session.middleware(self.metrics.bot_api())
         intake = Intake(self.bot, self.store)
         self.requests = Requests(

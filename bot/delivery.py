@@ -53,24 +53,7 @@ class Delivery:
         """Show a submitted request's status (editing message `edit` of its chat, else replying to `reply_to`),
         after `note` if any, and follow it."""
         text = note + screens.status_text(texts, self.engine.status(record.engine_job))
-        keyboard = in_progress_keyboard(texts, record.id)
-        if edit and await edit_text(self.bot, record.chat_id, edit, text, keyboard):
-            record.message_id = edit
-        else:
-            reply = (
-                ReplyParameters(message_id=reply_to.message_id, allow_sending_without_reply=True) if reply_to else None
-            )
-            sent = await retrying(
-                lambda: self.bot.send_message(
-                    record.chat_id,
-                    text,
-                    reply_markup=keyboard,
-                    reply_parameters=reply,
-                    message_thread_id=record.thread_id,
-                ),
-                "sendMessage",
-            )
-            record.message_id = sent.message_id
+        await self._show_status(record, text, in_progress_keyboard(texts, record.id), edit, reply_to)
         await self.requests.save(record)
         self._in_background(record, self._follow(record, texts, text))
 
@@ -82,22 +65,31 @@ class Delivery:
         """A request a restart could not redo: its status message says why, with a button to try again."""
         record.state = State.FAILED
         text = texts("status-lost") + "\n" + reason
-        if not (
-            record.message_id
-            and await edit_text(self.bot, record.chat_id, record.message_id, text, retry_keyboard(texts, record.id))
-        ):
-            sent = await retrying(
-                lambda: self.bot.send_message(
-                    record.chat_id,
-                    text,
-                    reply_markup=retry_keyboard(texts, record.id),
-                    message_thread_id=record.thread_id,
-                ),
-                "sendMessage",
-            )
-            record.message_id = sent.message_id
+        await self._show_status(record, text, retry_keyboard(texts, record.id), record.message_id or None)
         await self.requests.save(record)
         await self.requests.settled(record)
+
+    async def _show_status(
+        self,
+        record: JobRecord,
+        text: str,
+        keyboard: InlineKeyboardMarkup,
+        edit: int | None,
+        reply_to: PressedMessage | None = None,
+    ) -> None:
+        """The request's status message says `text`: message `edit` edited, or else a new one (replying to
+        `reply_to`); record.message_id is the one that shows it."""
+        if edit and await edit_text(self.bot, record.chat_id, edit, text, keyboard):
+            record.message_id = edit
+            return
+        reply = ReplyParameters(message_id=reply_to.message_id, allow_sending_without_reply=True) if reply_to else None
+        sent = await retrying(
+            lambda: self.bot.send_message(
+                record.chat_id, text, reply_markup=keyboard, reply_parameters=reply, message_thread_id=record.thread_id
+            ),
+            "sendMessage",
+        )
+        record.message_id = sent.message_id
 
     def _in_background(self, record: JobRecord, delivery: Coroutine) -> None:
         task = asyncio.create_task(delivery, name=f"deliver-{record.id}")
@@ -142,12 +134,10 @@ class Delivery:
 
     async def _deliver_stored(self, record: JobRecord, texts: Texts) -> None:
         async def deliver() -> None:
-            pictures = []
-            for n, kept in enumerate(record.pictures, start=1):
-                png = await self.requests.store.get_blob(record.id, f"pic{n}")
-                if png is None:
-                    raise LookupError(f"picture {n} of {record.id} is gone")
-                pictures.append(stored_picture(png, kept.seed))
+            pictures = [
+                stored_picture(await self.requests.picture(record, n), kept.seed)
+                for n, kept in enumerate(record.pictures, start=1)
+            ]
             result = JobResult(tuple(pictures), record.prompt, "", "", record.result_style, "", 0)
             await self._deliver(record, result, texts, stored=True)
 

@@ -29,11 +29,11 @@ log = logging.getLogger(__name__)
 async def recover(requests: Requests, delivery: Delivery, translator: Translator, engine: ImageService) -> int:
     """Take up every pending request; returns how many. `engine` is the unmetered door: a request run again
     was counted against the daily quota when it was first accepted."""
-    pending = await requests.store.pending()
+    pending = await requests.owed()
     for job_id in pending:
         record = await requests.get(job_id)
-        if record is None:  # expired with its TTL: nobody waits for it any more
-            await requests.store.remove_pending(job_id)
+        if record is None:  # expired with its TTL
+            await requests.forget(job_id)
             continue
         texts = translator[record.locale]
         if record.state in (State.FAILED, State.CANCELLED):  # the user was told; only the bookkeeping was cut

@@ -117,7 +117,7 @@ class Requests:
         if MODES[mode].single:
             child.count = 1
         child = dataclasses.replace(child, **changes)
-        images = [await self._picture(parent, picture)] if rule.source == From.PICTURE else await self.sources(parent)
+        images = [await self.picture(parent, picture)] if rule.source == From.PICTURE else await self.sources(parent)
         for n, data in enumerate(images, start=1):
             await self.store.put_blob(child.id, f"src{n}", data)
         child.source_count = len(images)
@@ -154,7 +154,8 @@ class Requests:
             return prefs.style if parent.prompt.strip() else None
         return parent.style
 
-    async def _picture(self, record: JobRecord, picture: int) -> bytes:
+    async def picture(self, record: JobRecord, picture: int) -> bytes:
+        """The file of a finished request's picture (1-based); raises PictureUnusable when it expired."""
         data = await self.store.get_blob(record.id, f"pic{picture}")
         if data is None:
             raise PictureUnusable("expired")
@@ -246,6 +247,14 @@ class Requests:
         """The request's delivery ended (pictures sent, or the user told why not): nothing is owed any more."""
         self._in_flight.pop(record.engine_job, None)
         await self.store.remove_pending(record.id)
+
+    async def owed(self) -> list[str]:
+        """Ids of the requests accepted and never delivered (a crash left them), oldest first."""
+        return await self.store.pending()
+
+    async def forget(self, job_id: str) -> None:
+        """An owed request whose record expired: nobody waits for it any more."""
+        await self.store.remove_pending(job_id)
 
     def cancel(self, record: JobRecord) -> bool:
         return bool(record.engine_job) and self.engine.cancel(record.engine_job)
