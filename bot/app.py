@@ -37,6 +37,7 @@ from aiohttp import web
 
 from engine.models import ModelNotFound
 from engine.service import Engine
+from engine.styles import StyleError
 from handlers import get_routers
 from locales import Translator
 
@@ -300,7 +301,7 @@ async def amain() -> int:
     setup_logging(settings.log_level, secrets, settings.log_format)
     try:
         app = App(settings)
-    except ModelNotFound as error:
+    except (ModelNotFound, StyleError) as error:  # a styles file that names an unknown sampler, a missing LoRA...
         raise StartupError(str(error)) from None
     return await app.run()
 

@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .modes import cli
 
     cli.add_commands(commands, _common)
+    from .training import cli as training_cli
+
+    training_cli.add_command(commands)
     return parser
 
 

@@ -95,6 +95,7 @@ class ImageRequest:
     structure: float = 1.0  # REMIX: how strictly the outlines are kept, 0..2
     zoom: float = 1.0  # ZOOM: 1 = extend to the new aspect only; 1.5 / 2 = zoom out further (Midjourney), up to 4
     origin: Origin | None = None  # a derived request: the picture it starts from (recorded in its files)
+    tags: tuple[str, ...] = ()  # ids of prompt tags (global or the style's) toggled on
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,7 @@ class Parameters:
     source_job: str = ""
     source_picture: int = 0
     source_seed: int | None = None
+    tags: tuple[str, ...] = ()  # the prompt tags toggled on (their fragments are in the prompts above)
 
     def a1111(self) -> str:
         text = (
@@ -164,6 +165,8 @@ class Parameters:
         )
         if self.source_job:
             text += f", Source: {self.source_job}/{self.source_picture}, Source seed: {self.source_seed}"
+        if self.tags:
+            text += f", Tags: {' '.join(self.tags)}"
         return text
 
 

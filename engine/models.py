@@ -56,6 +56,7 @@ class Models:
     translator: Any = None  # (model, tokenizer) or None
     loras: dict[str, Path] = field(default_factory=dict)  # adapter name -> file
     fast_adapter: str = ""  # name of the few-step LoRA adapter, if loaded
+    scheduler_class: Any = None  # the model's own scheduler class (a style's sampler replaces it for one call)
 
     def shared_modules(self) -> dict[str, torch.nn.Module]:
         parts = {
@@ -84,6 +85,10 @@ def pick_dtype(setting: str, device: torch.device) -> torch.dtype:
 
 def resolve_model(settings: EngineSettings) -> str:
     """ENGINE_MODEL as a loadable id: "tiny" builds (once) and points at the offline tiny kit."""
+    if settings.model == SHAPES_KIT:
+        from .training.shapes import KIT
+
+        return str(KIT)
     if settings.model in ("tiny", "tiny-sd15", "tiny-sdxl"):
         from .tiny import ensure
 
@@ -92,12 +97,16 @@ def resolve_model(settings: EngineSettings) -> str:
     return settings.model
 
 
+SHAPES_KIT = "tiny-shapes"  # the trained test kit shipped in engine/kits/tiny-shapes (engine/training/shapes.py)
+
+
 def with_tiny_kit(settings: EngineSettings) -> EngineSettings:
     """With ENGINE_MODEL=tiny every optional model comes from the kit too, unless configured otherwise.
 
     Set an option to "none" to leave that model out (e.g. ENGINE_UPSCALER=none tests a missing upscaler).
     """
-    if not settings.model.startswith("tiny"):
+    if not settings.model.startswith("tiny") or settings.model == SHAPES_KIT:
+        # tiny-shapes has learned to draw: the tiny kit's random adapters and GAN would only add noise to it
         return settings
     from .tiny import ensure
 
@@ -192,6 +201,7 @@ def load_models(settings: EngineSettings, styles: dict[str, Style]) -> Models:
         img2img=img2img,
         inpaint=inpaint,
         scheduler_config=dict(t2i.scheduler.config),
+        scheduler_class=type(t2i.scheduler),
         ip_adapter=ip_adapter,
         structure=structure,
         structure_kind=settings.structure_adapter_kind if structure is not None else "",
@@ -272,8 +282,9 @@ def _prepare_pipelines(models: Models, settings: EngineSettings) -> None:
     apply_fast_paths(models, settings)
 
 
-def _load_style_adapters(pipe: Any, styles: dict[str, Style]) -> dict[str, Path]:
-    loras: dict[str, Path] = {}
+def _load_style_adapters(pipe: Any, styles: dict[str, Style], loras: dict[str, Path] | None = None) -> dict[str, Path]:
+    """Every style's LoRAs (once each, by adapter name) and embeddings (once per token) not in `loras` yet."""
+    loras = {} if loras is None else loras
     for style in styles.values():
         for lora in style.loras:
             if lora.adapter_name not in loras:
@@ -282,8 +293,25 @@ def _load_style_adapters(pipe: Any, styles: dict[str, Style]) -> dict[str, Path]
                 )
                 loras[lora.adapter_name] = lora.file
         for embedding in style.embeddings:
-            pipe.load_textual_inversion(str(embedding.file), token=embedding.token)
+            if embedding.token not in pipe.tokenizer.get_vocab():
+                pipe.load_textual_inversion(str(embedding.file), token=embedding.token)
     return loras
+
+
+def load_style_adapters(models: Models, styles: dict[str, Style]) -> None:
+    """Adapters of styles added while serving (the styles file reloaded), loaded into the shared UNet and left
+    off until a run switches them on. Worker thread only."""
+    known = set(models.loras)
+    new = [lora for style in styles.values() for lora in style.loras if lora.adapter_name not in known]
+    tokens = [
+        e for style in styles.values() for e in style.embeddings if e.token not in models.text2img.tokenizer.get_vocab()
+    ]
+    if not new and not tokens:
+        return
+    _load_style_adapters(models.text2img, styles, models.loras)
+    if models.loras or models.fast_adapter:
+        models.text2img.disable_lora()
+    log.info("loaded %d new style adapters and %d embeddings (styles file changed)", len(new), len(tokens))
 
 
 def _load_structure(t2i: Any, settings: EngineSettings, dtype: torch.dtype, device: torch.device) -> Any:

@@ -8,6 +8,8 @@ files on any thread.
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -35,7 +37,9 @@ from .images import Parameters, decode_source, encode_document, encode_preview
 from .models import Models, load_models, with_tiny_kit
 from .settings import EngineSettings
 from .sizes import fit_size, size_for
-from .styles import Style, load_styles
+from .styles import Style, StyleError, Tag, load_styles
+
+log = logging.getLogger(__name__)
 
 
 class OutOfMemory(Exception):
@@ -75,6 +79,8 @@ class Plan:
     prompt: str = ""  # after translation and beautification, before the style
     styled_prompt: str = ""
     negative_prompt: str = ""
+    tags: tuple[Tag, ...] = ()
+    guidance_rescale: float = 0.0
 
     @property
     def mode(self) -> Mode:
@@ -84,10 +90,40 @@ class Plan:
 class Studio:
     def __init__(self, settings: EngineSettings, models: Models | None = None) -> None:
         self.settings = settings = with_tiny_kit(settings)
-        self.styles = load_styles(settings.styles_file, settings.lora_dir)
-        if settings.default_style not in self.styles:
+        self._styles = load_styles(settings.styles_file, settings.lora_dir)
+        self._styles_stamp = _stamp(settings.styles_file)
+        if settings.default_style not in self._styles:
             raise BadRequest(f"ENGINE_DEFAULT_STYLE={settings.default_style!r} is not a known style")
-        self.models = models or load_models(settings, self.styles)
+        self.models = models or load_models(settings, self._styles)
+
+    # ---- styles: the administrator's file is read again when it changes (a style trained while serving) ------
+    @property
+    def styles(self) -> dict[str, Style]:
+        self.reload_styles()
+        return self._styles
+
+    def reload_styles(self) -> bool:
+        """Read the administrator's styles file again if it changed since the last read (one stat otherwise).
+        Its new LoRAs and embeddings are loaded on the worker thread before the next run (`render`). A file that
+        no longer parses is logged and the styles in use are kept. True when the styles changed."""
+        stamp = _stamp(self.settings.styles_file)
+        if stamp == self._styles_stamp:
+            return False
+        self._styles_stamp = stamp
+        try:
+            styles = load_styles(self.settings.styles_file, self.settings.lora_dir)
+        except (StyleError, OSError, ValueError) as error:
+            log.warning("styles file not reloaded, keeping the styles in use: %s", error)
+            return False
+        self._styles = styles
+        log.info("styles reloaded from %s: %d styles", self.settings.styles_file, len(styles))
+        return True
+
+    def _load_new_adapters(self) -> None:
+        """The adapters and embeddings of styles added since start (worker thread only: it changes the UNet)."""
+        from .models import load_style_adapters
+
+        load_style_adapters(self.models, self._styles)
 
     # ---- what the engine can do -------------------------------------------------------------------
     def available_modes(self) -> frozenset[Mode]:
@@ -129,7 +165,17 @@ class Studio:
         width, height = self._size(request, sources)
         base_seed = request.seed if request.seed is not None else random.randrange(2**31)
         count = 1 if MODES[request.mode].single else request.count
-        return Plan(request, style, width, height, steps, guidance, [base_seed + i for i in range(count)], sources)
+        seeds = [base_seed + i for i in range(count)]
+        plan = Plan(request, style, width, height, steps, guidance, seeds, sources, tags=self._tags(request, style))
+        plan.guidance_rescale = style.guidance_rescale or 0.0
+        return plan
+
+    def _tags(self, request: ImageRequest, style: Style) -> tuple[Tag, ...]:
+        offered = {tag.id: tag for tag in style.tags}
+        unknown = [tag for tag in request.tags if tag not in offered]
+        if unknown:
+            raise BadRequest(f"unknown tag {unknown[0]!r} for style {style.id!r}")
+        return tuple(offered[tag] for tag in dict.fromkeys(request.tags))
 
     def _size(self, request: ImageRequest, sources: list[Image.Image]) -> tuple[int, int]:
         native, multiple = self.models.native, self.models.multiple
@@ -154,7 +200,8 @@ class Studio:
             return None
         loras = tuple((lora.adapter_name, lora.strength) for lora in plan.style.loras)
         profile = plan.request.profile or self.settings.default_profile
-        return (plan.mode, plan.width, plan.height, plan.steps, plan.guidance, loras, profile)
+        sampler = (plan.style.scheduler, plan.guidance_rescale)
+        return (plan.mode, plan.width, plan.height, plan.steps, plan.guidance, loras, profile, sampler)
 
     # ---- the worker thread --------------------------------------------------------------------------
     def run(self, plans: list[Plan], hooks: Hooks) -> list[JobResult]:
@@ -175,9 +222,12 @@ class Studio:
         from .modes import RUNNERS
 
         started = time.perf_counter()
+        self._load_new_adapters()
         for plan in plans:
             plan.prompt = prompts.rewrite(self.models, self.settings, plan.request, plan.seeds[0])
-            plan.styled_prompt, plan.negative_prompt = plan.style.apply(plan.prompt, plan.request.negative_prompt)
+            plan.styled_prompt, plan.negative_prompt = plan.style.apply(
+                plan.prompt, plan.request.negative_prompt, plan.tags
+            )
         try:
             with torch.inference_mode():
                 pictures = RUNNERS[plans[0].mode](self, plans, hooks)
@@ -199,6 +249,7 @@ class Studio:
             height=image.height,
             mode=plan.mode.value,
             user_prompt=plan.request.prompt,
+            tags=tuple(tag.id for tag in plan.tags),
             **_source(plan.request.origin),
         )
         png, file_format = encode_document(image, params)
@@ -221,9 +272,16 @@ class Studio:
         # CPU generators: the same seed gives the same picture on any GPU (CUDA streams differ per device).
         return [torch.Generator("cpu").manual_seed(seed) for plan in plans for seed in plan.seeds]
 
-    def fresh_scheduler(self, pipe: Any) -> None:
-        """A scheduler of its own for this call: siblings share one object with per-call step state."""
-        pipe.scheduler = type(pipe.scheduler).from_config(self.models.scheduler_config)
+    def fresh_scheduler(self, pipe: Any, style: Style | None = None) -> None:
+        """A scheduler of its own for this call (siblings share one object with per-call step state): the style's
+        sampler if it names one, else the model's own."""
+        if style is not None and style.scheduler:
+            from .samplers import make
+
+            pipe.scheduler = make(style.scheduler, self.models.scheduler_config)
+            return
+        own = self.models.scheduler_class or type(pipe.scheduler)
+        pipe.scheduler = own.from_config(self.models.scheduler_config)
 
     def use_style_adapters(self, pipe: Any, style: Style) -> None:
         """Switch resident LoRA adapters for this style (only ever on the worker thread)."""
@@ -243,3 +301,12 @@ def _source(origin: Origin | None) -> dict:
     if origin is None:
         return {}
     return {"source_job": origin.job, "source_picture": origin.picture, "source_seed": origin.seed}
+
+
+def _stamp(path: Any) -> tuple[int, int] | None:
+    """What says a file changed: its modification time and size (None: no file)."""
+    try:
+        info = os.stat(path) if path is not None else None
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size) if info is not None else None

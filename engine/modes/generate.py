@@ -9,7 +9,7 @@ def run(studio, plans, hooks) -> list[list[Image.Image]]:
     models = studio.models
     pipe = models.text2img
     first = plans[0]
-    studio.fresh_scheduler(pipe)
+    studio.fresh_scheduler(pipe, first.style)
     studio.use_style_adapters(pipe, first.style)
     prompts = [plan.styled_prompt for plan in plans for _ in plan.seeds]
     negatives = [plan.negative_prompt for plan in plans for _ in plan.seeds]
@@ -20,6 +20,7 @@ def run(studio, plans, hooks) -> list[list[Image.Image]]:
         height=first.height,
         num_inference_steps=first.steps,
         guidance_scale=first.guidance,
+        **({"guidance_rescale": first.guidance_rescale} if first.guidance_rescale else {}),
         generator=studio.generators(plans),
         callback_on_step_end=hooks.step_callback(first.steps),
     )

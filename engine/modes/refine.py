@@ -151,7 +151,7 @@ class Refiner:
         device, dtype = models.device, models.dtype
         studio.use_style_adapters(pipe, plan.style)
         # One of our own: sibling pipelines share one scheduler object, and it keeps per-call step state.
-        scheduler = type(pipe.scheduler).from_config(models.scheduler_config)
+        scheduler = (models.scheduler_class or type(pipe.scheduler)).from_config(models.scheduler_config)
         scheduler.set_timesteps(self.steps, device=device)
         start = (self.steps - self.runs) * scheduler.order  # img2img: only the last `runs` steps
         timesteps = scheduler.timesteps[start:]

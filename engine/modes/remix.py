@@ -24,7 +24,7 @@ def edge_map(picture: Image.Image, channels: int) -> Image.Image:
 def _remix(studio, plan, hooks) -> list[Image.Image]:
     models = studio.models
     pipe = models.structure
-    studio.fresh_scheduler(pipe)
+    studio.fresh_scheduler(pipe, plan.style)
     studio.use_style_adapters(pipe, plan.style)
     source = pipes.fit(plan.sources[0], plan.width, plan.height)
     count = len(plan.seeds)

@@ -41,7 +41,7 @@ def run(studio, plans, hooks) -> list[list[Image.Image]]:
 def img2img(studio, plan, hooks, picture: Image.Image, strength: float, **extra) -> list[Image.Image]:
     """The plan's pictures by img2img from `picture` (fitted to the plan's size) at `strength`."""
     pipe = studio.models.img2img
-    studio.fresh_scheduler(pipe)
+    studio.fresh_scheduler(pipe, plan.style)
     studio.use_style_adapters(pipe, plan.style)
     steps, runs = denoise_steps(plan.steps, strength)
     source = pipes.fit(picture, plan.width, plan.height)

@@ -63,7 +63,7 @@ def zoom_out(studio, plan, hooks) -> list[Image.Image]:
     canvas.paste(picture, (x, y))
     paint, soft = masks(canvas_size, box)
     pipe = studio.models.inpaint
-    studio.fresh_scheduler(pipe)
+    studio.fresh_scheduler(pipe, plan.style)
     studio.use_style_adapters(pipe, plan.style)
     images = pipes.call(
         studio,

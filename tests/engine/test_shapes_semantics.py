@@ -1,0 +1,120 @@
+"""What the pictures show, on the trained tiny-shapes kit (ENGINE_MODEL=tiny-shapes), through the engine's studio
+with its real defaults (the default sampler, 30 steps, guidance 6): every colour x shape x background is drawn as
+asked; a subtle variation keeps the picture and a strong one changes more; a restyle keeps the seed and changes
+what the style changes; a zoom-out keeps the picture in the middle and continues its background (the inpainting
+path: only the masked border is repainted). An upscale to 512 px scaled back down should be the source: it is not
+(a strict xfail, see the test).
+
+Not covered: mix and reimagine (the kit has no image-prompt adapter) and remix (no structure adapter)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from PIL import Image
+from pixels import background_share, params, picture, ssim, subject_share
+
+from engine.api import ImageRequest, Mode
+from engine.settings import EngineSettings
+from engine.studio import Hooks, Studio
+from engine.training.shapes import BACKGROUNDS, COLOURS, KIT, SHAPES, caption
+
+STYLES = KIT.parent / "tiny-shapes-styles.yaml"
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory) -> Studio:
+    settings = EngineSettings(
+        model="tiny-shapes",
+        cache_dir=tmp_path_factory.mktemp("cache"),
+        styles_file=STYLES,
+        upscale_long_side=512,
+        warmup=False,
+    )
+    return Studio(settings)
+
+
+def make(studio: Studio, **fields) -> list[Image.Image]:
+    plan = studio.plan(ImageRequest(**fields))
+    return [picture(p.png) for p in studio.run([plan], Hooks())[0].pictures]
+
+
+def test_every_colour_shape_and_background_is_drawn_as_asked(studio):
+    """Each of the 36 prompts, with two seeds: every prompt is drawn right at least once, and at least 90 % of the
+    72 pictures are right (measured: 34 of 36 right at one seed, the misses differ from seed to seed)."""
+    combos = list(itertools.product(COLOURS, SHAPES, BACKGROUNDS))
+    plans = [
+        studio.plan(ImageRequest(prompt=caption(c, s, b), count=1, seed=base + i))
+        for base in (100, 200)
+        for i, (c, s, b) in enumerate(combos)
+    ]
+    assert studio.settings.quality_steps == 30 and plans[0].steps == 30  # the engine's real defaults
+    results = studio.run(plans, Hooks())  # one batched call, as the worker batches users' jobs
+    right: dict[str, list[bool]] = {}
+    report = []
+    for (colour, _shape, background), plan, result in zip(combos * 2, plans, results, strict=True):
+        image = picture(result.pictures[0].png)
+        bg, fg = background_share(image, background), subject_share(image, colour)
+        right.setdefault(plan.request.prompt, []).append(bg >= 0.8 and fg >= 0.6)
+        if not right[plan.request.prompt][-1]:
+            report.append(f"{plan.request.prompt} (seed {plan.seeds[0]}): background {bg:.0%}, subject {fg:.0%}")
+    never = [prompt for prompt, oks in right.items() if not any(oks)]
+    share = sum(sum(oks) for oks in right.values()) / len(plans)
+    assert not never and share >= 0.9, f"never right: {never}; right {share:.0%}\n" + "\n".join(report)
+
+
+@pytest.fixture(scope="module")
+def red_circle(studio) -> bytes:
+    plan = studio.plan(ImageRequest(prompt="a red circle on a white background", count=1, seed=7))
+    return studio.run([plan], Hooks())[0].pictures[0].png
+
+
+def test_a_subtle_variation_keeps_the_picture_and_a_strong_one_changes_more(studio, red_circle):
+    source = picture(red_circle)
+    subtle = make(studio, mode=Mode.VARY, images=(red_circle,), variation="subtle", count=2, seed=11)
+    strong = make(studio, mode=Mode.VARY, images=(red_circle,), variation="strong", count=2, seed=11)
+    subtle_ssim = [ssim(source, image) for image in subtle]
+    strong_ssim = [ssim(source, image) for image in strong]
+    assert min(subtle_ssim) > 0.85, subtle_ssim
+    assert sum(subtle_ssim) / 2 > sum(strong_ssim) / 2 + 0.02, (subtle_ssim, strong_ssim)
+    for image in subtle + strong:  # still what the prompt says
+        assert background_share(image, "white") > 0.8 and subject_share(image, "red") > 0.6
+
+
+def test_a_restyle_keeps_the_seed_and_changes_what_the_style_changes(studio):
+    original = studio.run([studio.plan(ImageRequest(prompt="a yellow square", count=1, seed=21))], Hooks())[0]
+    png = original.pictures[0].png
+    night = studio.run([studio.plan(ImageRequest(mode=Mode.RESTYLE, images=(png,), style="night"))], Hooks())[0]
+    day = studio.run([studio.plan(ImageRequest(mode=Mode.RESTYLE, images=(png,), style="day"))], Hooks())[0]
+    for restyled, background in ((night, "black"), (day, "white")):
+        image = picture(restyled.pictures[0].png)
+        assert restyled.pictures[0].seed == 21 and params(restyled.pictures[0].png)["seed"] == 21
+        assert background_share(image, background) > 0.8  # what the style changes
+        assert subject_share(image, "yellow") > 0.6  # what it keeps
+
+
+def test_zoom_out_keeps_the_picture_in_the_middle_and_continues_its_background(studio, red_circle):
+    from engine.modes.zoom import SAME_ASPECT_ZOOM, layout
+
+    source = picture(red_circle)
+    (zoomed,) = make(studio, mode=Mode.ZOOM, images=(red_circle,), prompt="a red circle on a white background", count=1)
+    assert zoomed.size == source.size
+    x, y, w, h = layout(source.size, zoomed.size, SAME_ASPECT_ZOOM)
+    middle = zoomed.crop((x, y, x + w, y + h))
+    assert ssim(middle, source.resize((w, h), Image.Resampling.LANCZOS)) > 0.9  # only the border was repainted
+    assert background_share(zoomed, "white") > 0.8  # the new border is more of the white background
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: the tiled refine pass (modes/refine.py, strength 0.3, windows of the model's native "
+    "64 px over the 512 px picture) lets a model that only knows centred shapes draw a new shape in every window",
+)
+def test_an_upscale_keeps_the_content(studio, red_circle):
+    source = picture(red_circle)
+    (big,) = make(studio, mode=Mode.UPSCALE, images=(red_circle,), prompt="a red circle on a white background")
+    assert big.size == (512, 512)
+    small = big.resize(source.size, Image.Resampling.LANCZOS)
+    assert ssim(small, source) > 0.9
+    assert background_share(big, "white") > 0.8 and subject_share(big, "red") > 0.6

@@ -1,0 +1,136 @@
+"""An administrator trains a brand style from the company's pictures with `python -m engine train-style`, on the
+trained tiny-shapes kit: eight pictures of green shapes make "a red circle" in that style measurably greener; the
+style reaches an engine that is already running, without a restart; a stopped run resumes to the same adapter;
+bad input is refused at once with a clear message and exit code 2."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from pixels import NAMES, labels, picture
+
+from engine.__main__ import main
+from engine.api import ImageRequest
+from engine.settings import EngineSettings
+from engine.studio import Hooks, Studio
+from engine.training.shapes import KIT, SHAPES, draw
+from engine.training.style import Stopped, StyleTraining, TrainingHooks, train
+
+SHAPE_STYLES = KIT.parent / "tiny-shapes-styles.yaml"
+FAST = ["--steps", "200", "--lr", "5e-3", "--batch", "8", "--rank", "8", "--trigger", "grn"]
+
+
+@pytest.fixture(scope="module")
+def green_pictures(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("green")
+    rng = random.Random(3)
+    lines = []
+    # The brand draws every shape green, whatever colour is asked for: each green picture is captioned with the
+    # colour a user might type (the way a style that overrides an attribute is taught), never with "green".
+    asked = ("red", "blue", "yellow", "white")
+    for i in range(8):
+        shape, background = SHAPES[i % 3], ("white", "black")[i % 2]
+        draw("green", shape, background, rng).save(folder / f"brand-{i}.png")
+        lines.append(f"brand-{i}.png\ta {asked[i % 4]} {shape} on a {background} background")
+    (folder.parent / f"{folder.name}-captions.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture
+def admin(tmp_path, monkeypatch) -> Path:
+    """The environment of an administrator's shell: the tiny-shapes model, an own styles file and LoRA folder."""
+    styles = tmp_path / "styles.yaml"
+    styles.write_text(SHAPE_STYLES.read_text())
+    monkeypatch.setenv("ENGINE_MODEL", "tiny-shapes")
+    monkeypatch.setenv("ENGINE_STYLES_FILE", str(styles))
+    monkeypatch.setenv("ENGINE_LORA_DIR", str(tmp_path / "loras"))
+    monkeypatch.setenv("ENGINE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def green_share(images) -> float:
+    shares = [(labels(image) == NAMES.index("green")).mean() for image in images]
+    return float(sum(shares) / len(shares))
+
+
+def draw_with(studio: Studio, style: str):
+    plan = studio.plan(ImageRequest(prompt="a red circle", style=style, count=4, seed=40))
+    return [picture(p.png) for p in studio.run([plan], Hooks())[0].pictures]
+
+
+def test_a_style_trained_on_green_shapes_makes_a_red_circle_greener_without_a_restart(admin, green_pictures, capsys):
+    settings = EngineSettings(
+        model="tiny-shapes", styles_file=admin / "styles.yaml", lora_dir=admin / "loras", warmup=False
+    )
+    studio = Studio(settings)  # already serving before the style exists
+    before = green_share(draw_with(studio, "none"))
+    captions = green_pictures.parent / f"{green_pictures.name}-captions.txt"
+    started = time.perf_counter()
+    code = main(["train-style", "brand-green", "--images", str(green_pictures), "--captions", str(captions), *FAST])
+    seconds = time.perf_counter() - started
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "peak memory" in out.out and seconds < 180, out.out
+    print(out.out)
+    assert (admin / "loras" / "brand-green.safetensors").is_file()
+    record = next(s for s in yaml.safe_load((admin / "styles.yaml").read_text())["styles"] if s["id"] == "brand-green")
+    assert record["prompt"] == "{prompt}, grn" and record["loras"][0]["file"] == "brand-green.safetensors"
+    assert "brand-green" in studio.styles  # the running engine reads the changed file
+    after = green_share(draw_with(studio, "brand-green"))
+    assert after > before + 0.15, (before, after)
+    plain_again = green_share(draw_with(studio, "none"))  # the adapter is off for other styles
+    assert abs(plain_again - before) < 0.02
+
+
+def test_a_stopped_run_resumes_to_the_same_adapter(admin, green_pictures):
+    from safetensors.torch import load_file
+
+    settings = EngineSettings()
+    job = dict(name="resumed", images=green_pictures, trigger="grn", steps=30, rank=2, batch=2, learning_rate=1e-3)
+    with pytest.raises(Stopped):
+        train(StyleTraining(**job, checkpoint_every=10), settings, TrainingHooks(stop=_after(17)))
+    assert (admin / "loras" / ".training" / "resumed" / "checkpoint.pt").is_file()
+    resumed = train(StyleTraining(**job, checkpoint_every=10, resume=True), settings)
+    whole = settings.model_copy(update={"lora_dir": admin / "whole"})
+    straight = train(StyleTraining(**(job | {"name": "straight"}), checkpoint_every=10), whole)
+    a, b = load_file(resumed.lora), load_file(straight.lora)
+    assert a.keys() == b.keys() and all((a[k] - b[k]).abs().max() < 1e-6 for k in a)
+
+
+def _after(steps: int):
+    calls = iter(range(10**6))
+    return lambda: next(calls) >= steps
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("empty", "no pictures"),
+        ("one", "at least 2"),
+        ("broken", "cannot read broken.png"),
+        ("exists", "a style named 'night' exists"),
+        ("missing", "no such folder"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(admin, green_pictures, case, message, capsys):
+    folder = admin / case
+    folder.mkdir()
+    name = "night" if case == "exists" else "new-style"
+    if case == "one":
+        (folder / "only.png").write_bytes((green_pictures / "brand-0.png").read_bytes())
+    if case == "broken":
+        for i in range(3):
+            (folder / f"ok-{i}.png").write_bytes((green_pictures / "brand-0.png").read_bytes())
+        (folder / "broken.png").write_bytes(b"not a picture")
+    if case == "exists":
+        folder = green_pictures
+    if case == "missing":
+        folder = admin / "nowhere"
+    started = time.perf_counter()
+    assert main(["train-style", name, "--images", str(folder)]) == 2
+    assert message in capsys.readouterr().err
+    assert time.perf_counter() - started < 5  # refused before any model is loaded
