@@ -84,6 +84,7 @@ class JobRecord:
     thread_id: int | None = None
     locale: str = "en"
     created: float = field(default_factory=time.time)
+    tags: list[str] = field(default_factory=list)  # prompt tags toggled on (engine.styles.Tag ids)
 
     def seed_of(self, picture: int) -> int | None:
         """The seed of picture `picture` (1-based), if it made that many."""

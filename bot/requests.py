@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from engine.api import MODES, EngineError, ImageRequest, ImageService, JobResult, Mode, Origin
 from engine.styles import Style
@@ -44,13 +44,17 @@ class Requests:
         self.engine = engine
         self.store = store
         self.intake = intake
-        self.styles: dict[str, Style] = dict(engine.styles())
         self.default_style = default_style
         self.refused = refused  # told the code of every refusal (metrics)
         self.closing = False  # set on SIGTERM: new requests are told to come back in a minute
         self._in_flight: dict[str, int] = {}  # engine job -> owner, until the engine says it finished
 
     # ---- what the engine offers ---------------------------------------------------------------------
+    @property
+    def styles(self) -> Mapping[str, Style]:
+        """Asked each time: a style trained while the bot runs appears in every keyboard without a restart."""
+        return self.engine.styles()
+
     def modes(self) -> frozenset[Mode]:
         return frozenset(self.engine.available_modes())
 
@@ -212,7 +216,19 @@ class Requests:
             variation="strong" if record.variation == "strong" else "subtle",
             zoom=record.zoom if record.mode == Mode.ZOOM else 1.0,
             origin=Origin(record.origin_job, record.origin_picture, record.origin_seed) if record.origin_job else None,
+            tags=tuple(self.offered_tags(record)),
         )
+
+    def tags_of(self, style_id: str | None) -> list:
+        """The prompt tags a style offers (engine.styles.Tag), the global ones first; [] for an unknown style."""
+        style = self.styles.get(style_id or self.default_style)
+        return list(style.tags) if style is not None else []
+
+    def offered_tags(self, record: JobRecord) -> list[str]:
+        """The record's chosen tags that its style offers (a tag chosen on the style screen may not be offered by
+        the style then picked, and a reloaded styles file may have dropped one)."""
+        offered = {tag.id for tag in self.tags_of(record.style)}
+        return [tag for tag in record.tags if tag in offered]
 
     async def submit(self, record: JobRecord, texts: Texts, *, via: ImageService | None = None) -> None:
         """Hand the request to the engine (record.engine_job is then set); raises Refused with the reason.

@@ -88,6 +88,7 @@ RESULT_RULES: dict[ResultAct, Rule] = {
     ResultAct.REMIX: Rule(Mode.REMIX, From.PICTURE, then=Then.ASK_PROMPT, new_prompt=True, question="ask-remix-prompt"),
     ResultAct.REROLL: Rule(ModeOf.PARENT, From.SOURCES),
     ResultAct.MIX: Rule(ModeOf.PARENT, From.SOURCES, seed=Seed.FIRST),
+    ResultAct.TAG: Rule(ModeOf.RESTYLED, From.SOURCES, seed=Seed.FIRST, style=StyleOf.RESULT),
     ResultAct.RESTYLE: Rule(ModeOf.RESTYLED, From.SOURCES, seed=Seed.FIRST, then=Then.PICK_STYLE),
 }
 

@@ -45,8 +45,16 @@ def draft_screen(
         record.aspect,
         default_style=record.style or default_style,
         offer_beautify=offer_beautify,
+        tags=_tags(styles, record.style or default_style),
+        chosen_tags=record.tags,
     )
     return text, markup
+
+
+def _tags(styles: Mapping, style_id: str | None) -> tuple:
+    """The prompt tags a style offers (the global ones first); () for an unknown style."""
+    style = styles.get(style_id or "")
+    return tuple(style.tags) if style is not None else ()
 
 
 def status_text(texts: Texts, status: JobStatus | None) -> str:
@@ -82,11 +90,21 @@ def caption(texts: Texts, record: JobRecord, result: JobResult, styles: Mapping)
         lines.append(f"<b>{html.escape(short(result.prompt), quote=False)}</b>")
     seeds = ", ".join(str(picture.seed) for picture in result.pictures)
     lines.append(texts("caption-meta", style=style_name(texts, styles, result.style), seeds=seeds))
+    chosen = [tag for tag in _tags(styles, result.style) if tag.id in record.tags]
+    if chosen:
+        labels = ", ".join(html.escape(tag.label(texts.locale), quote=False) for tag in chosen)
+        lines.append(texts("caption-tags", tags=labels))
     return "\n".join(lines)
 
 
-def results_screen(texts: Texts, record: JobRecord, modes: Collection[Mode]) -> tuple[str, InlineKeyboardMarkup]:
-    markup = results_keyboard(texts, record.id, record.mode, len(record.pictures), modes, record.weights)
+def results_screen(
+    texts: Texts, record: JobRecord, modes: Collection[Mode], styles: Mapping | None = None
+) -> tuple[str, InlineKeyboardMarkup]:
+    """`styles`: for the prompt tag toggles of the result's style (none without it)."""
+    tags = _tags(styles, record.result_style or record.style) if styles is not None else ()
+    markup = results_keyboard(
+        texts, record.id, record.mode, len(record.pictures), modes, record.weights, tags, record.tags
+    )
     return texts("results-text"), markup
 
 

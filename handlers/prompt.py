@@ -21,6 +21,7 @@ from bot.text import clean_prompt
 from engine.api import MAX_PROMPT_CHARS
 from keyboards.callbacks import DraftAct, DraftCb, unpack_value
 from keyboards.common import ASPECT_CHOICES
+from keyboards.tags import toggled
 from locales import Texts
 
 from .common import show_draft, start_request
@@ -124,6 +125,18 @@ async def pick_aspect(query: CallbackQuery, callback_data: DraftCb, record: JobR
         await answer(query)
         return
     record.aspect = aspect
+    await _redraw(query, record, **context)
+
+
+@router.callback_query(DraftCb.filter(F.act == DraftAct.TAG))
+async def toggle_tag(query: CallbackQuery, callback_data: DraftCb, record: JobRecord, **context) -> None:
+    tag = unpack_value(callback_data.tag)
+    requests: Requests = context["requests"]
+    style = record.style or context["prefs"].style or requests.default_style
+    if tag not in {t.id for t in requests.tags_of(style)}:  # a stale button (the styles file changed)
+        await answer(query)
+        return
+    record.tags = toggled(record.tags, tag)
     await _redraw(query, record, **context)
 
 

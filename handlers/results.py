@@ -20,6 +20,7 @@ from bot.requests import Requests
 from bot.telegram import answer, edit_pressed, pressed_message
 from keyboards.callbacks import ResultAct, ResultCb, unpack_value
 from keyboards.results import pick_keyboard, strong_keyboard, zoom_keyboard
+from keyboards.tags import toggled
 from locales import Texts
 
 from . import common
@@ -108,6 +109,17 @@ async def remix(query: CallbackQuery, callback_data: ResultCb, record: JobRecord
     await _apply(ResultAct.REMIX, Press(query, record, callback_data.pic, context), restore=True)
 
 
+@router.callback_query(ResultCb.filter(F.act == ResultAct.TAG), flags=ONCE)
+async def toggle_tag(query: CallbackQuery, callback_data: ResultCb, record: JobRecord, **context) -> None:
+    """The same prompt and seed drawn again with the tag switched."""
+    tag = unpack_value(callback_data.tag)
+    requests: Requests = context["requests"]
+    if tag not in {t.id for t in requests.tags_of(record.result_style or record.style)}:  # stale or forged
+        await answer(query)
+        return
+    await _apply(ResultAct.TAG, Press(query, record, 0, context), tags=toggled(record.tags, tag))
+
+
 # ---- sub-menus: the same message, another keyboard --------------------------------------------------------
 @router.callback_query(ResultCb.filter(F.act == ResultAct.STRONG_MENU))
 async def strong_menu(query: CallbackQuery, record: JobRecord, texts: Texts) -> None:
@@ -150,5 +162,5 @@ async def back(query: CallbackQuery, record: JobRecord, texts: Texts, requests: 
 
 
 async def _show_main(query: CallbackQuery, record: JobRecord, texts: Texts, requests: Requests) -> None:
-    text, markup = screens.results_screen(texts, record, requests.modes())
+    text, markup = screens.results_screen(texts, record, requests.modes(), requests.styles)
     await edit_pressed(query, text, markup)

@@ -20,6 +20,7 @@ class DraftAct(StrEnum):
     BEAUTIFY = "beautify"  # toggle ✨ improve prompt
     ASPECT = "aspect"
     CLOSE = "close"
+    TAG = "tag"  # toggle prompt tag `tag`
 
 
 class DraftCb(CallbackData, prefix="d"):
@@ -28,6 +29,7 @@ class DraftCb(CallbackData, prefix="d"):
     style: str = ""  # STYLE
     page: int = 0  # PAGE
     aspect: str = ""  # ASPECT, packed
+    tag: str = ""  # TAG, packed
 
 
 class JobAct(StrEnum):
@@ -59,6 +61,7 @@ class ResultAct(StrEnum):
     ZOOM_PICK = "zoompick"  # how to zoom picture `pic`
     REMIX_MENU = "remixes"  # which picture to remix
     BACK = "back"  # the main keyboard again
+    TAG = "tag"  # the same prompt and seed again with prompt tag `tag` toggled
 
 
 class ResultCb(CallbackData, prefix="r"):
@@ -68,6 +71,7 @@ class ResultCb(CallbackData, prefix="r"):
     factor: str = ""  # ZOOM_OUT: "1.5" or "2"
     aspect: str = ""  # EXTEND, packed
     balance: int = 0  # MIX: percent of the first photo
+    tag: str = ""  # TAG, packed
 
 
 class PhotoAct(StrEnum):

@@ -14,10 +14,12 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.rules import RESULT_RULES
 from engine.api import Mode
+from engine.styles import Tag
 from locales import Texts
 
 from .callbacks import ResultAct, ResultCb, pack_value
 from .common import marked
+from .tags import add_tag_rows
 
 BALANCES: tuple[int, ...] = (30, 50, 70)  # percent of the first photo in a mix
 # Zoom out by a factor keeping the aspect (Midjourney's 1.5x / 2x), or extend to another aspect.
@@ -38,7 +40,14 @@ def balance_label(texts: Texts, first: int) -> str:
 
 
 def results_keyboard(
-    texts: Texts, job: str, mode: Mode, count: int, modes: Collection[Mode], weights: Sequence[float] = ()
+    texts: Texts,
+    job: str,
+    mode: Mode,
+    count: int,
+    modes: Collection[Mode],
+    weights: Sequence[float] = (),
+    tags: Sequence[Tag] = (),
+    chosen_tags: Collection[str] = (),
 ) -> InlineKeyboardMarkup:
     def offered(act: ResultAct) -> bool:
         return RESULT_RULES[act].offered(mode, modes)
@@ -70,6 +79,14 @@ def results_keyboard(
         )
     if offered(ResultAct.STRONG):
         builder.row(_button(texts.plain("btn-strong"), job, ResultAct.STRONG_MENU))
+    if offered(ResultAct.TAG):
+        add_tag_rows(
+            builder,
+            texts,
+            tags,
+            chosen_tags,
+            lambda tag: ResultCb(job=job, act=ResultAct.TAG, tag=pack_value(tag)).pack(),
+        )
     return builder.as_markup()
 
 

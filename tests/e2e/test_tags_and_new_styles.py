@@ -1,0 +1,88 @@
+"""Prompt tags and styles added while the bot runs, through the real bot on the trained tiny-shapes kit.
+
+A user toggles "+ white background" on the style screen, picks a style and gets pictures whose caption names the
+tag; under the results the tags are toggles too, and a tap draws the same prompt and seed again with the tag
+switched. A style the administrator adds to the styles file (as `train-style` does) shows in every user's style
+keyboard without a restart. Both languages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from e2e.helpers import fast_env, results
+from fakegram import FakeTelegram, FakeUser
+
+from engine.training.shapes import KIT
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ADMIN_TAGS = """
+tags:
+  - id: black-bg
+    name: {en: "black background", ru: "чёрный фон"}
+    prompt: "on a black background"
+"""
+
+
+def add_style(styles_file: Path, record: dict) -> None:
+    """What `python -m engine train-style` does at its end: one more record in the administrator's file."""
+    data = yaml.safe_load(styles_file.read_text())
+    data["styles"].append({"prompt": "{prompt}", **record})
+    styles_file.write_text(yaml.safe_dump(data, allow_unicode=True))
+
+
+@pytest.fixture(scope="module")
+def bot_env(engine_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    styles = tmp_path_factory.mktemp("admin") / "styles.yaml"
+    styles.write_text((KIT.parent / "tiny-shapes-styles.yaml").read_text() + ADMIN_TAGS)
+    return fast_env(engine_cache, ENGINE_MODEL="tiny-shapes", ENGINE_STYLES_FILE=str(styles), ENGINE_QUALITY_STEPS="8")
+
+
+async def test_a_tag_chosen_on_the_style_screen_reaches_the_pictures_and_toggles_under_them(tg: FakeTelegram, bot):
+    user = FakeUser(tg, 1201)
+    await user.send_text("a blue circle")
+    screen = await user.next_message(lambda m: m.buttons != [])
+    assert "+ black background" in screen.labels and "− text" in screen.labels
+    await user.press(screen, "+ black background")
+    await user.next_edit()
+    assert "✓ + black background" in user.buttons(screen)
+
+    await user.press(screen, "No style")
+    album, buttons = await results(user)
+    assert "🏷 + black background" in album.text
+    assert "✓ + black background" in buttons.labels
+
+    await user.press(buttons, "black background")  # off again: the same prompt and seed without it
+    again, again_buttons = await results(user)
+    assert "🏷" not in again.text
+    assert again.text.splitlines()[-1] == album.text.splitlines()[-2]  # the same style and seeds
+    assert "+ black background" in again_buttons.labels and "✓ + black background" not in again_buttons.labels
+
+
+async def test_russian_users_see_the_tags_in_russian(tg: FakeTelegram, bot):
+    user = FakeUser(tg, 1202, language_code="ru")
+    await user.send_text("a red square")
+    screen = await user.next_message(lambda m: m.buttons != [])
+    assert "+ чёрный фон" in screen.labels and "− текст" in screen.labels
+    await user.press(screen, "+ чёрный фон")
+    await user.next_edit()
+    await user.press(screen, "Без стиля")
+    album, _ = await results(user)
+    assert "🏷 + чёрный фон" in album.text
+
+
+async def test_a_style_added_to_the_styles_file_appears_without_a_restart(tg: FakeTelegram, bot, bot_env):
+    add_style(Path(bot_env["ENGINE_STYLES_FILE"]), {"id": "brand", "name": {"en": "Brand look", "ru": "Фирменный"}})
+    for user_id, language, name in ((1203, "en", "Brand look"), (1204, "ru", "Фирменный")):
+        user = FakeUser(tg, user_id, language_code=language)
+        await user.send_text("a green triangle")
+        screen = await user.next_message(lambda m: m.buttons != [])
+        labels = screen.labels
+        while name not in labels and "▶" in labels:  # the new style is on the last page
+            await user.press(screen, "▶")
+            await user.next_edit()
+            labels = user.buttons(screen)
+        assert name in labels
