@@ -95,7 +95,7 @@ def test_a_stopped_run_resumes_to_the_same_adapter(admin, green_pictures):
         train(StyleTraining(**job, checkpoint_every=10), settings, TrainingHooks(stop=_after(17)))
     assert (admin / "loras" / ".training" / "resumed" / "checkpoint.pt").is_file()
     resumed = train(StyleTraining(**job, checkpoint_every=10, resume=True), settings)
-    whole = settings.model_copy(update={"lora_dir": admin / "whole"})
+    whole = settings.model_copy(update={"lora_dir": admin / "whole", "styles_file": admin / "whole.yaml"})
     straight = train(StyleTraining(**(job | {"name": "straight"}), checkpoint_every=10), whole)
     a, b = load_file(resumed.lora), load_file(straight.lora)
     assert a.keys() == b.keys() and all((a[k] - b[k]).abs().max() < 1e-6 for k in a)
