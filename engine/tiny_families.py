@@ -127,18 +127,19 @@ def build_flux2(dst: Path) -> None:
     pipe.save_pretrained(dst)
 
 
-def _qwen25_vl(hidden: int, vision_out: int) -> Any:
+def _qwen25_vl(hidden: int, vision_out: int, layers: int = 2, heads: int = 2, inter: int = 32) -> Any:
+    """A Qwen2.5-VL text encoder (the benchmark asks for wider ones) with a one-block vision tower."""
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     text = dict(
         vocab_size=QWEN_VOCAB,
         hidden_size=hidden,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
+        intermediate_size=inter,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
         num_key_value_heads=1,
         max_position_embeddings=2048,
-        rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]},
+        rope_scaling={"type": "mrope", "mrope_section": _mrope(hidden // heads)},
         rope_theta=1000000.0,
         bos_token_id=None,
         eos_token_id=special_id("<|im_end|>"),
@@ -156,6 +157,13 @@ def _qwen25_vl(hidden: int, vision_out: int) -> Any:
         tie_word_embeddings=True,
     )
     return Qwen2_5_VLForConditionalGeneration(cfg).eval()
+
+
+def _mrope(head_dim: int) -> list[int]:
+    """Qwen2.5-VL's rotary sections (time, height, width) over half a head: [16, 24, 24] at head size 128."""
+    half = head_dim // 2
+    first = half // 4
+    return [first, (half - first) // 2, half - first - (half - first) // 2]
 
 
 def _vl_processor() -> Any:
