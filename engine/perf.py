@@ -25,10 +25,12 @@ with channels_last 2.54 s, then fused QKV 2.52 s. What each does and when it is 
   changes guarded attributes and recompiles (once per combination, then cached up to the recompile limit).
 - vae_tiling (ENGINE_VAE_TILING, engine/models.py): decode in tiles only above the VAE's native size
   (upscale refinement, 4K): bounded memory, no effect on normal pictures.
-- step_cache (ENGINE_STEP_CACHE, opt-in): diffusers' cache of transformer blocks between steps (`fbc`:
-  First-Block-Cache, `taylorseer`, `faster`: FasterCache), on the transformer families. It skips work when a step
-  changes the first block's output little; a few-step model (klein, 4 steps) gains little and may lose detail,
-  50-step Qwen-Image and Kandinsky 5 gain most. UNet families: skipped with a warning.
+- step_cache (ENGINE_STEP_CACHE, opt-in): diffusers' caches of transformer work between steps: `taylorseer`
+  (TaylorSeer: forecasts block outputs on skipped steps; runs on klein, Kandinsky 5 and Qwen-Image) and `fbc`
+  (First-Block-Cache: reuses the rest of the network when the first block's output barely changes; runs on
+  Qwen-Image only in diffusers 0.42.1: klein's and Kandinsky 5's blocks fail inside its hooks). Others are skipped
+  with a warning. A 4-step model (klein) gains little and may lose detail; 50-step Qwen-Image and Kandinsky 5
+  gain most. FasterCache is not offered: it fails on all three here.
 - fp8 (ENGINE_FP8, opt-in): the denoiser's linear layers as FP8 weights with dynamic FP8 activations (torchao),
   on CUDA GPUs of compute capability 8.9+ (L4, L40S, H100/H200); elsewhere skipped with a warning.
 On CPU the same switches apply (they are opt-in), but only sdpa is on by default. The transformer families use
@@ -96,15 +98,16 @@ def denoiser(models: Any) -> Any:
     return pipe.unet if hasattr(pipe, "unet") else pipe.transformer
 
 
-STEP_CACHES = ("fbc", "taylorseer", "faster")
+# Which family each cache runs on (checked on the tiny kits, diffusers 0.42.1).
+STEP_CACHES = {"taylorseer": {"flux2_klein", "kandinsky5", "qwen_image"}, "fbc": {"qwen_image"}}
 
 
 def _transformer_levers(models: Any, settings: EngineSettings, module: Any) -> list[str]:
     """The opt-in step cache and FP8 weights (see the module's docstring)."""
     applied = []
     if settings.step_cache:
-        if not hasattr(module, "enable_cache"):
-            log.warning("ENGINE_STEP_CACHE skipped: %s has no diffusers cache hooks", type(module).__name__)
+        if models.family not in STEP_CACHES[settings.step_cache]:
+            log.warning("ENGINE_STEP_CACHE=%s skipped: it does not run on %s", settings.step_cache, models.family)
         else:
             module.enable_cache(_cache_config(settings.step_cache))
             applied.append(f"step_cache:{settings.step_cache}")
@@ -125,9 +128,7 @@ def _cache_config(kind: str) -> Any:
 
     if kind == "fbc":
         return diffusers.FirstBlockCacheConfig(threshold=0.2)
-    if kind == "taylorseer":
-        return diffusers.TaylorSeerCacheConfig()
-    return diffusers.FasterCacheConfig(spatial_attention_block_skip_range=2)
+    return diffusers.TaylorSeerCacheConfig()
 
 
 def _fp8_blocker(device: torch.device) -> str:

@@ -101,7 +101,7 @@ class EngineSettings(BaseSettings):
     )
     fuse_qkv: bool = False  # skipped when LoRA styles or an IP-Adapter are loaded
     # Opt-in speed levers of the transformer families (engine/perf.py): diffusers' step cache, FP8 weights.
-    step_cache: Literal["", "fbc", "taylorseer", "faster"] = ""
+    step_cache: Literal["", "taylorseer", "fbc"] = ""
     fp8: bool = False
     vae_tiling: bool = True  # only pictures larger than the VAE's native size are decoded in tiles
     warmup: bool = True  # small calls at start so that the first user pays no initialisation/compilation

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -203,3 +204,15 @@ def test_vary_strong_departs_further_than_subtle_on_klein(engine_cache, sample_b
     strong = make(studio, mode=Mode.VARY, images=(cat,), prompt="a cat", variation="strong", count=1, seed=3)
     source = np.asarray(Image.open(io.BytesIO(cat)).convert("RGB").resize((subtle.width, subtle.height))).astype(int)
     assert np.abs(pixels(subtle) - source).mean() < np.abs(pixels(strong.pictures[0]) - source).mean()
+
+
+@pytest.mark.parametrize(("model", "cache", "runs"), [("tiny-flux2", "taylorseer", True), ("tiny-flux2", "fbc", False),
+                                                     ("tiny-qwen-image", "fbc", True)])  # fmt: skip
+def test_the_step_cache_is_opt_in_and_only_where_it_runs(engine_cache, caplog, model, cache, runs):
+    caplog.set_level(logging.INFO, logger="engine.perf")
+    studio = Studio(settings_for(model, engine_cache).model_copy(update={"step_cache": cache, "fp8": True}))
+    applied = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("fast paths"))
+    assert (f"step_cache:{cache}" in applied) == runs
+    assert "fp8" not in applied  # FP8 needs a CUDA GPU of compute capability 8.9+: skipped, said so
+    assert any("ENGINE_FP8 skipped" in r.getMessage() for r in caplog.records)
+    assert len(make(studio, prompt="a fox", count=1, seed=2, steps=4).pictures) == 1
