@@ -9,7 +9,7 @@ One transformer, VAE and Qwen3 text encoder (multilingual: Russian prompts go in
   transformer attends to (a reference is at least 64 px a side, as the pipeline requires).
 - remix keeping outlines: the picture's edge map as the reference, the new prompt; structure 0 leaves it out.
 - zoom out: `Flux2KleinInpaintPipeline` paints the new border (engine/modes/zoom.py).
-- 4K: the GAN (or Lanczos); no tiled diffusion pass yet.
+- 4K: the GAN (or Lanczos), then native-size tiles refined by img2img at 0.3 and blended (families/common.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..modes import generate, pipes, restyle, vary, zoom
 from ..modes.image_prompt import normalized
 from ..modes.remix import edge_map
 from . import Defaults, Family
-from .common import full_mask, native_of, sibling, upscale_gan
+from .common import full_mask, native_of, sibling, upscale_refined
 
 MIN_REFERENCE = 64  # the pipeline refuses smaller references ("Image too small")
 MULTIPLE = 16  # VAE x8, then 2x2 patches
@@ -152,7 +152,7 @@ FAMILY = Family(
         Mode.MIX: _mix,
         Mode.REMIX: _remix,
         Mode.PHOTO_PROMPT: _photo_prompt,
-        Mode.UPSCALE: upscale_gan,
+        Mode.UPSCALE: upscale_refined(img2img),
         Mode.ZOOM: zoom.run,
     },
 )

@@ -3,7 +3,7 @@
 - generate: `QwenImagePipeline`, batched across users (a picture equals its single run).
 - vary subtle / strong, restyle of a photo, photo + text: `QwenImageImg2ImgPipeline` at 0.5 / 0.85 / 0.6 / 0.7.
 - zoom out: `QwenImageInpaintPipeline` paints the new border (engine/modes/zoom.py).
-- 4K: the GAN (or Lanczos).
+- 4K: the GAN (or Lanczos), then native-size tiles refined by img2img at 0.3 and blended (families/common.py).
 Guidance is true CFG: a negative prompt and `true_cfg_scale` (the pipeline ignores `guidance_scale`).
 img2img and inpaint draw the VAE's sample with the first generator only: a batched picture would differ from its
 own single run, so those modes run one call per picture (the seed under a picture always makes it again).
@@ -22,7 +22,7 @@ from PIL import Image
 from ..api import Mode
 from ..modes import generate, photo_prompt, restyle, vary, zoom
 from . import Defaults, Family
-from .common import native_of, sibling, upscale_gan
+from .common import native_of, sibling, upscale_refined
 
 MULTIPLE = 16  # VAE x8, then 2x2 patches
 
@@ -83,7 +83,7 @@ FAMILY = Family(
         Mode.VARY: per_picture(vary.run),
         Mode.RESTYLE: per_picture(restyle.run),
         Mode.PHOTO_PROMPT: per_picture(photo_prompt.run),
-        Mode.UPSCALE: upscale_gan,
+        Mode.UPSCALE: upscale_refined(vary.img2img),
         Mode.ZOOM: per_picture(zoom.run),
     },
     gaps={

@@ -216,3 +216,17 @@ def test_the_step_cache_is_opt_in_and_only_where_it_runs(engine_cache, caplog, m
     assert "fp8" not in applied  # FP8 needs a CUDA GPU of compute capability 8.9+: skipped, said so
     assert any("ENGINE_FP8 skipped" in r.getMessage() for r in caplog.records)
     assert len(make(studio, prompt="a fox", count=1, seed=2, steps=4).pictures) == 1
+
+
+def test_klein_4k_redraws_the_gan_picture_tile_by_tile_and_a_cancel_stops_it(engine_cache, sample_bytes):
+    from engine.families.common import upscale_with
+
+    studio = Studio(settings_for("tiny-flux2", engine_cache))
+    plan = studio.plan(ImageRequest(mode=Mode.UPSCALE, images=(sample_bytes("chelsea.png"),), prompt="a cat", seed=1))
+    ticks: list[tuple[int, int]] = []
+    refined = studio.run([plan], Hooks(progress=lambda s, t: ticks.append((s, t))))[0].pictures[0]
+    gan_only = upscale_with(studio, plan, Hooks(), None)[0]
+    assert (refined.width, refined.height) == gan_only.size
+    assert np.abs(pixels(refined) - np.asarray(gan_only).astype(int)).mean() > 1  # the tiles were redrawn
+    assert ticks[-1][0] == ticks[-1][1] > 4  # one tick per tile (and GAN tile)
+    assert studio.run([plan], Hooks(interrupted=lambda: True))[0].pictures == ()
