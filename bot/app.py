@@ -35,6 +35,7 @@ from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
+from engine.fleet.client import FleetService
 from engine.models import ModelNotFound
 from engine.service import Engine
 from handlers import get_routers
@@ -75,8 +76,17 @@ def fsm_storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
     return MemoryStorage(), SimpleEventIsolation()
 
 
+def image_service(settings: Settings) -> Engine | FleetService:
+    """The engine in this process (ENGINE_BACKEND=local), or the fleet of GPU workers behind Redis (redis)."""
+    if settings.engine.backend == "redis":
+        if not settings.redis_url:
+            raise StartupError("ENGINE_BACKEND=redis needs REDIS_URL (the Redis the workers take jobs from)")
+        return FleetService(settings.redis_url, settings.engine)
+    return Engine(settings.engine)
+
+
 class App:
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(self, settings: Settings, engine: Engine | FleetService | None = None) -> None:
         self.settings = settings
         self.translator = Translator(settings.default_locale)
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
@@ -86,7 +96,7 @@ class App:
             default=DefaultBotProperties(parse_mode=ParseMode.HTML),
         )
         self.store = open_store(settings.redis_url, settings.job_ttl_s, settings.picture_dir)
-        self.engine = engine or Engine(settings.engine)
+        self.engine = engine or image_service(settings)
         self.access = AccessPolicy(settings, self.store)
         self.quota = DailyQuota(self.store, settings.daily_quota, exempt=settings.admin_user_ids)
         self.flood = FloodControl(settings.flood_rate_per_min, settings.flood_burst)
