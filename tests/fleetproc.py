@@ -42,12 +42,12 @@ class Fleet:
         full = {k: v for k, v in os.environ.items() if not k.startswith(("ENGINE_", "REDIS_URL"))}
         full.update(WORKER_ENV, ENGINE_CACHE_DIR=str(self.cache), REDIS_URL=self.redis_url, ENGINE_FLEET_NAME=name)
         full.update(env)
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the process writes it until it ends
+        log = open(self.logs / f"{name}.log", "ab")
         self.procs[name] = subprocess.Popen(
             [sys.executable, *self.launcher], cwd=REPO, env=full, stdout=log, stderr=subprocess.STDOUT
         )
 
-    def wait_live(self, *names: str, timeout: float = 120) -> None:  # noqa: ASYNC109 - startup of subprocesses
+    def wait_live(self, *names: str, timeout: float = 120) -> None:
         client = redis_sync.Redis.from_url(self.redis_url)
         deadline = time.monotonic() + timeout
         try:
@@ -76,7 +76,7 @@ class Fleet:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
 
-    def stop(self, name: str, timeout: float = 60) -> int:  # noqa: ASYNC109
+    def stop(self, name: str, timeout: float = 60) -> int:
         proc = self.procs.pop(name)
         proc.send_signal(signal.SIGTERM)
         try:

@@ -8,11 +8,14 @@ A test that kills or stops a worker starts it again (`fleet.ensure()`) before it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from fleetproc import Fleet
+import pytest_asyncio
+from e2e.helpers import PLAIN_BOT, bot_running, fast_env
+from fakegram import BotProcess, FakeTelegram
+from fleetproc import VISIBILITY_S, Fleet
 from redisproc import RedisServer
 
 HOLDING = ("tests/fleet/holding_worker.py",)
@@ -42,7 +45,9 @@ def fleet_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServe
 
 
 @pytest.fixture(scope="session")
-def fleet(fleet_redis: RedisServer, engine_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionFleet]:
+def fleet(
+    fleet_redis: RedisServer, engine_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SessionFleet]:
     workers = SessionFleet(fleet_redis.url, engine_cache, tmp_path_factory.mktemp("fleet-logs"))
     try:
         workers.ensure()
@@ -51,3 +56,29 @@ def fleet(fleet_redis: RedisServer, engine_cache: Path, tmp_path_factory: pytest
         workers.stop_all()
         for name in WORKERS:
             print(f"---- worker {name} ----\n{workers.log(name)[-6000:]}")
+
+
+# ---- the real bot on the fleet (ENGINE_BACKEND=redis), for the modules that talk to it through FakeTelegram ----
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as tg:
+        yield tg
+
+
+@pytest.fixture(scope="module")
+def bot_env(request: pytest.FixtureRequest, engine_cache: Path, fleet_redis: RedisServer) -> dict[str, str]:
+    """The bot's whole environment: no models of its own; its storage and its fleet on the session's Redis."""
+    env = fast_env(
+        engine_cache, ENGINE_BACKEND="redis", REDIS_URL=fleet_redis.url, **getattr(request.module, "BOT_ENV", {})
+    )
+    env["ENGINE_FLEET_VISIBILITY_S"] = str(VISIBILITY_S)
+    return env
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bot(
+    fleet: SessionFleet, tg: FakeTelegram, tmp_path_factory: pytest.TempPathFactory, bot_env: dict[str, str]
+) -> AsyncIterator[BotProcess]:
+    fleet.ensure()
+    async for proc in bot_running(tg, tmp_path_factory, bot_env, PLAIN_BOT):
+        yield proc
