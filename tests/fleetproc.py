@@ -92,3 +92,26 @@ class Fleet:
     def log(self, name: str) -> str:
         path = self.logs / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+def jobs_of(redis_url: str, user: int | str) -> list[dict[str, str]]:
+    """The fleet's records of a user's jobs (id, state, worker, need...)."""
+    client = redis_sync.Redis.from_url(redis_url)
+    try:
+        jobs = []
+        for key in client.scan_iter("easel:fleet:job:*"):
+            fields = {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
+            if fields.get("user") == str(user):
+                jobs.append({"id": key.decode().rsplit(":", 1)[1], **fields})
+        return jobs
+    finally:
+        client.close()
+
+
+def fleet_events(redis_url: str) -> list[dict[str, str]]:
+    """Every event of the fleet so far (the events stream), oldest first."""
+    client = redis_sync.Redis.from_url(redis_url)
+    try:
+        return [{k.decode(): v.decode() for k, v in f.items()} for _, f in client.xrange("easel:fleet:events")]
+    finally:
+        client.close()

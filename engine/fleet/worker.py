@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError
@@ -42,19 +43,26 @@ class WorkerSettings(BaseSettings):
 
     redis_url: str
     shutdown_drain_s: float = Field(60.0, ge=0)  # SIGTERM: how long the running jobs may finish
+    health_file: Path | None = None  # touched at every heartbeat: a container's healthcheck reads its age
     log_level: str = "INFO"
     engine: EngineSettings = Field(default_factory=EngineSettings)
 
 
 class Worker:
     def __init__(
-        self, settings: EngineSettings, redis_url: str, engine=None, redis: Redis | None = None, drain_s: float = 60.0
+        self,
+        settings: EngineSettings,
+        redis_url: str,
+        engine=None,
+        redis: Redis | None = None,
+        drain_s: float = 60.0,
+        health_file: Path | None = None,
     ) -> None:
-        from ..service import Engine
-
         self.settings = settings
         self.drain_s = drain_s
-        self.engine = engine or Engine(settings)
+        self.health_file = health_file
+        self._engine = engine  # made in `run`, once this worker knows its GPU
+        self.gpu_claim = ""  # the Redis key of the GPU this worker took (ENGINE_DEVICE=cuda or auto)
         # Typed loosely: redis-py's stubs mix its sync and async return types.
         self.redis: Any = redis or Redis.from_url(redis_url, **redis_options())
         self.scripts = Scripts(self.redis)
@@ -66,6 +74,12 @@ class Worker:
         self.stopping = asyncio.Event()
         self.started = time.time()
         self._tasks: set[asyncio.Task] = set()
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            raise RuntimeError("the worker's engine is made when it runs")
+        return self._engine
 
     # ---- what this worker can do --------------------------------------------------------------------
     def modes(self) -> list[str]:
@@ -102,10 +116,15 @@ class Worker:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        await self._until_redis(self._claim_gpu, bound_s=60)
         if self.settings.device.startswith("cuda:"):  # this worker's GPU is the current one (memory figures too)
             import torch
 
             torch.cuda.set_device(torch.device(self.settings.device))
+        if self._engine is None:
+            from ..service import Engine
+
+            self._engine = Engine(self.settings)  # loads the models
         await self.engine.start()
         await self._until_redis(self.scripts.ensure_group)
         await self._until_redis(self._advertise)
@@ -228,14 +247,39 @@ class Worker:
                 log.warning("redis: %s; retrying", error)
                 await asyncio.sleep(0.5)
 
+    async def _claim_gpu(self) -> None:
+        """ENGINE_DEVICE=cuda (or auto) on a machine with GPUs: the first one no other worker holds, by its UUID
+        (Docker gives every replica of a scaled service the same devices: docker/compose#11863)."""
+        if self.settings.device not in ("cuda", "auto"):
+            return
+        import torch
+
+        if not torch.cuda.is_available():
+            return
+        for index in range(torch.cuda.device_count()):
+            claim = key("gpu", str(torch.cuda.get_device_properties(index).uuid))
+            if await self.redis.set(claim, self.name, nx=True, ex=int(3 * HEARTBEAT_S)):
+                self.gpu_claim = claim
+                self.settings = self.settings.model_copy(update={"device": f"cuda:{index}"})
+                log.info("worker %s takes GPU %d", self.name, index)
+                return
+        raise SystemExit(
+            f"engine.worker: each of the {torch.cuda.device_count()} GPU(s) here has a worker already; "
+            "set ENGINE_DEVICE=cuda:N to share one"
+        )
+
     # ---- in the background --------------------------------------------------------------------------
     async def _advertise(self) -> None:
         touched = [held.entry for held in self.held.values()]
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(key("worker", self.name), json.dumps(self.advertisement()), ex=int(3 * HEARTBEAT_S))
             pipe.sadd(key("workers"), self.name)
+            if self.gpu_claim:
+                pipe.set(self.gpu_claim, self.name, ex=int(3 * HEARTBEAT_S))
             await pipe.execute()
         await self.scripts.touch(self.name, touched)
+        if self.health_file is not None:
+            self.health_file.touch()
 
     async def _heartbeat(self) -> None:
         period = min(HEARTBEAT_S, self.settings.fleet_visibility_s / 3)
@@ -297,7 +341,7 @@ class Worker:
         for task in background:
             task.cancel()
         with contextlib.suppress(RedisError):
-            await self.redis.delete(key("worker", self.name))
+            await self.redis.delete(key("worker", self.name), *([self.gpu_claim] if self.gpu_claim else []))
             await self.redis.srem(key("workers"), self.name)
         await self.engine.close(0)
         await self.redis.aclose()
@@ -347,5 +391,8 @@ def main() -> int:
     )
     for noisy in ("httpx", "urllib3", "diffusers", "transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    asyncio.run(Worker(settings.engine, settings.redis_url, drain_s=settings.shutdown_drain_s).run())
+    worker = Worker(
+        settings.engine, settings.redis_url, drain_s=settings.shutdown_drain_s, health_file=settings.health_file
+    )
+    asyncio.run(worker.run())
     return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import redis as redis_sync
 from e2e.helpers import assert_nothing_failed, draw, results
 from e2e.reliability import start_request
 
@@ -25,7 +24,7 @@ from e2e.test_generate_flow import (  # noqa: F401
 )
 from e2e.test_photo_flows import test_two_photo_album_mixes_and_the_balance_can_change  # noqa: F401
 from fakegram import FakeTelegram, FakeUser
-from redisproc import RedisServer
+from fleetproc import fleet_events, jobs_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 USERS = (102, 106, 110, 111, 205, 501, 801, 802)
@@ -37,19 +36,6 @@ BOT_ENV = {
 }
 
 
-def fleet_jobs(server: RedisServer, user: int) -> list[dict[str, str]]:
-    client = redis_sync.Redis.from_url(server.url)
-    try:
-        jobs = []
-        for key in client.scan_iter("easel:fleet:job:*"):
-            fields = {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
-            if fields.get("user") == str(user):
-                jobs.append({"id": key.decode().rsplit(":", 1)[1], **fields})
-        return jobs
-    finally:
-        client.close()
-
-
 async def test_4k_goes_to_a_worker_with_an_upscaler_and_arrives_as_a_file(tg: FakeTelegram, bot, fleet_redis):
     user = FakeUser(tg, 801)
     _, buttons = await draw(user, "a mountain lake")
@@ -57,22 +43,18 @@ async def test_4k_goes_to_a_worker_with_an_upscaler_and_arrives_as_a_file(tg: Fa
     preview = await user.next_photo(timeout=120)
     document = await user.next_document(timeout=60)
     assert "4K" in preview.text and document.document_name.endswith((".png", ".jpg", ".webp"))
-    upscaled = [job for job in fleet_jobs(fleet_redis, 801) if "mode:upscale" in job["need"]]
+    upscaled = [job for job in jobs_of(fleet_redis.url, 801) if "mode:upscale" in job["need"]]
     assert len(upscaled) == 1
-    client = redis_sync.Redis.from_url(fleet_redis.url)
     runners = {
-        fields[b"worker"].decode()
-        for _, fields in client.xrange("easel:fleet:events")
-        if fields[b"job"].decode() == upscaled[0]["id"] and fields[b"kind"] == b"running"
+        e["worker"] for e in fleet_events(fleet_redis.url) if e["job"] == upscaled[0]["id"] and e["kind"] == "running"
     }
-    client.close()
     assert runners and "w3" not in runners, "w3 has no upscaler"
 
 
 async def test_a_worker_killed_mid_job_still_gives_exactly_one_album(tg: FakeTelegram, bot, fleet, fleet_redis):
     user = FakeUser(tg, 802)
     status = await start_request(user, "a fragile vase [hold=2]", until="Drawing")
-    running = [job for job in fleet_jobs(fleet_redis, 802) if job["state"] == "running"]
+    running = [job for job in jobs_of(fleet_redis.url, 802) if job["state"] == "running"]
     assert len(running) == 1
     fleet.kill(running[0]["worker"])  # the fleet fixture starts it again for the next module
     album, _ = await results(user, timeout=60)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import redis as redis_sync
-from fleetproc import VISIBILITY_S
+from fleetproc import VISIBILITY_S, fleet_events
 from redisproc import RedisServer
 
 from engine.api import EngineError, ErrorCode, ImageRequest, JobCancelled, JobState, JobStatus, Mode, QueueFull
@@ -61,12 +61,7 @@ async def until(svc: FleetService, job_id: str, check, timeout: float = 30) -> J
     return await asyncio.wait_for(wait(), timeout)
 
 
-def events(redis_url: str) -> list[dict[str, str]]:
-    client = redis_sync.Redis.from_url(redis_url)
-    try:
-        return [{k.decode(): v.decode() for k, v in f.items()} for _, f in client.xrange("easel:fleet:events")]
-    finally:
-        client.close()
+events = fleet_events
 
 
 def job_field(redis_url: str, job_id: str, name: str) -> str:
