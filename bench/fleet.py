@@ -116,19 +116,29 @@ async def _load(service, users: int, jobs: int, count: int) -> float:
     return time.perf_counter() - started
 
 
-async def _latencies(submit_and_wait: Callable, trials: int) -> tuple[list[float], list[float]]:
-    """Milliseconds from submit to the result in hand, and of those the time outside the pipeline call."""
+async def _paired_latencies(service, settings, trials: int) -> list[tuple[list[float], list[float]]]:
+    """One job at a time, alternately through the fleet (one worker) and the in-process Engine (here, same
+    settings, one thread), so that a busy machine's drift hits both alike. For each path: milliseconds from submit
+    to the result in hand, and of those the time outside the pipeline call."""
     from engine.api import ImageRequest
+    from engine.service import Engine
 
-    totals, overheads = [], []
-    for n in range(trials):
-        request = ImageRequest(prompt=f"a quiet harbour {n}", count=1, seed=n)
-        started = time.perf_counter()
-        result = await submit_and_wait(request)
-        total = (time.perf_counter() - started) * 1000
-        totals.append(total)
-        overheads.append(total - result.seconds * 1000)
-    return totals, overheads
+    engine = Engine(settings)
+    await engine.start()
+    samples: list[tuple[list[float], list[float]]] = [([], []), ([], [])]
+    try:
+        for n in range(-1, trials):  # n = -1: one job each first, not counted (first-call costs)
+            for path, door in enumerate((service, engine)):
+                request = ImageRequest(prompt=f"a quiet harbour {n}", count=1, seed=max(n, 0))
+                started = time.perf_counter()
+                result = await _one(door, request)
+                total = (time.perf_counter() - started) * 1000
+                if n >= 0:
+                    samples[path][0].append(total)
+                    samples[path][1].append(total - result.seconds * 1000)
+    finally:
+        await engine.close(0)
+    return samples
 
 
 def _p(values: list[float], q: float) -> float:
@@ -139,7 +149,6 @@ async def measure(cache: Path, quick: bool, log: Callable[[str], None]) -> dict:
     import torch
 
     from engine.fleet.client import FleetService
-    from engine.service import Engine
     from engine.settings import EngineSettings
     from engine.tiny import ensure
 
@@ -159,13 +168,13 @@ async def measure(cache: Path, quick: bool, log: Callable[[str], None]) -> dict:
             procs = _start_workers(n, redis.url, cache, logs)
             try:
                 await _wait_for_workers(service, n)
+                if n == 1:  # before any load: an idle worker's engine holds no gather window for other users
+                    samples = await _paired_latencies(service, settings, trials)
                 await _load(service, users, 1, count)  # every worker warm, batches formed once
                 seconds = await _load(service, users, jobs, count)
                 pictures = users * jobs * count
                 throughput.append({"workers": n, "seconds": round(seconds, 2), "pictures_per_s": pictures / seconds})
                 log(f"fleet: {n} worker(s): {pictures} pictures in {seconds:.1f} s")
-                if n == 1:
-                    fleet_ms, fleet_over = await _latencies(lambda r: _one(service, r), trials)
             finally:
                 _stop_workers(procs)
                 await asyncio.sleep(3 * 2.0)  # the stopped workers' advertisements expire
@@ -178,10 +187,7 @@ async def measure(cache: Path, quick: bool, log: Callable[[str], None]) -> dict:
         await service.redis.aclose()
     finally:
         redis.stop()
-    engine = Engine(settings)
-    await engine.start()
-    local_ms, local_over = await _latencies(lambda r: _one(engine, r), trials)
-    await engine.close(0)
+    (fleet_ms, fleet_over), (local_ms, local_over) = samples
     report["latency_ms"] = {
         "trials": trials,
         "in_process": {"p50": round(_p(local_ms, 50), 1), "p95": round(_p(local_ms, 95), 1)},

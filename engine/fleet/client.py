@@ -385,8 +385,9 @@ class FleetService:
     async def _resync(self) -> None:
         with contextlib.suppress(RedisError):
             last = await self.redis.xrevrange(key("events"), count=1)
-            if last and last[0][0].decode() < self._last_event:  # a Redis that lost its stream: from its end
-                self._last_event = last[0][0].decode()
+            newest = last[0][0].decode() if last else "0-0"
+            if self._last_event != "$" and _stream_id(newest) < _stream_id(self._last_event):
+                self._last_event = newest  # a Redis that lost the stream's tail: read on from what it has
             for job_id, tracked in list(self._jobs.items()):
                 if not tracked.status.state.finished:
                     fields = await self.redis.hgetall(key("job", job_id))
@@ -477,6 +478,11 @@ class FleetService:
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _stream_id(entry: str) -> tuple[int, int]:
+    millis, _, seq = entry.partition("-")
+    return int(millis), int(seq or 0)
 
 
 def _keep_s(settings: EngineSettings) -> int:

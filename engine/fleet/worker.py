@@ -300,6 +300,7 @@ class Worker:
                 await asyncio.sleep(0.5)
                 last = "$"
                 self.wake.set()
+                await self._cancelled_meanwhile()
                 continue
             for _, entries in replies:
                 for entry_id, fields in entries:
@@ -310,6 +311,13 @@ class Worker:
                         self.engine.cancel(self.local[job])
                     elif kind in ("submitted", "requeued", "end"):
                         self.wake.set()
+
+    async def _cancelled_meanwhile(self) -> None:
+        """After a lost connection: the cancel events of that time are gone, the jobs' `cancel` fields are not."""
+        with contextlib.suppress(RedisError):
+            for job, local in list(self.local.items()):
+                if await self.redis.hget(key("job", job), "cancel"):
+                    self.engine.cancel(local)
 
     async def _reclaim(self) -> None:
         visibility = self.settings.fleet_visibility_s

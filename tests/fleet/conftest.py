@@ -1,7 +1,8 @@
 """Fixtures of the fleet tests: one real redis-server and three GPU workers for the whole session.
 
     w1, w2  tests/fleet/holding_worker.py (the real worker; "[hold=S]" in a prompt holds its job S seconds)
-    w3      `python -m engine.worker` with no upscaler (ENGINE_UPSCALER=none): it must never get a 4K job
+    w3      `python -m engine.worker` with the base model only (no upscaler, IP-Adapter, structure adapter or LLM):
+            it must never get a 4K job, a mix or an improved prompt
 
 A test that kills or stops a worker starts it again (`fleet.ensure()`) before it ends.
 """
@@ -19,7 +20,8 @@ from fleetproc import VISIBILITY_S, Fleet
 from redisproc import RedisServer
 
 HOLDING = ("tests/fleet/holding_worker.py",)
-WORKERS = {"w1": {}, "w2": {}, "w3": {"ENGINE_UPSCALER": "none"}}
+BASE_ONLY = {name: "none" for name in ("ENGINE_UPSCALER", "ENGINE_IP_ADAPTER", "ENGINE_STRUCTURE_ADAPTER", "ENGINE_LLM")}
+WORKERS = {"w1": {}, "w2": {}, "w3": BASE_ONLY}
 SMALL_4K = {"ENGINE_UPSCALE_LONG_SIDE": "512"}  # a "4K" of 512 px: the routing is what is tested
 
 
