@@ -156,6 +156,7 @@ async def measure(cache: Path, quick: bool, log: Callable[[str], None]) -> dict:
     torch.set_num_threads(1)
     users, jobs, count = (8, 2, 2) if quick else (12, 3, 2)
     trials = 8 if quick else 30
+    repeats = 1 if quick else 3
     settings = EngineSettings(model="tiny", device="cpu", cache_dir=cache, quality_steps=STEPS, max_waiting_per_user=4)
     report: dict = {"load": {"users": users, "jobs_each": jobs, "pictures_each": count, "steps": STEPS}}
     logs = Path(tempfile.mkdtemp(prefix="easel-bench-fleet-"))
@@ -171,10 +172,14 @@ async def measure(cache: Path, quick: bool, log: Callable[[str], None]) -> dict:
                 if n == 1:  # before any load: an idle worker's engine holds no gather window for other users
                     samples = await _paired_latencies(service, settings, trials)
                 await _load(service, users, 1, count)  # every worker warm, batches formed once
-                seconds = await _load(service, users, jobs, count)
-                pictures = users * jobs * count
-                throughput.append({"workers": n, "seconds": round(seconds, 2), "pictures_per_s": pictures / seconds})
-                log(f"fleet: {n} worker(s): {pictures} pictures in {seconds:.1f} s")
+                # Best of `repeats`: on a shared CPU other processes' bursts only ever slow a run down.
+                runs = [await _load(service, users, jobs, count) for _ in range(repeats)]
+                seconds, pictures = min(runs), users * jobs * count
+                throughput.append(
+                    {"workers": n, "seconds": round(seconds, 2), "runs_s": [round(r, 2) for r in runs],
+                     "pictures_per_s": pictures / seconds}
+                )  # fmt: skip
+                log(f"fleet: {n} worker(s): {pictures} pictures in {seconds:.1f} s (best of {runs})")
             finally:
                 _stop_workers(procs)
                 await asyncio.sleep(3 * 2.0)  # the stopped workers' advertisements expire

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -44,7 +45,7 @@ from ..api import (
 from ..settings import EngineSettings
 from ..styles import EmbeddingRef, LoraRef, Style, StyleError, load_styles
 from .scripts import Scripts
-from .wire import key, result_from, text
+from .wire import key, request_fields, result_from, text
 
 log = logging.getLogger(__name__)
 FINISHED_KEEP_S = 600  # a finished job stays known this long (its record in Redis too)
@@ -192,10 +193,19 @@ class FleetService:
             self.refused += 1
             raise ModeUnavailable(f"no live worker can run {' '.join(need)}")
         job_id = uuid.uuid4().hex[:12]
+        try:
+            await self._enqueue(job_id, user, request, need)
+        except RedisError as error:  # the fleet's Redis does not answer: for a user, the machines are offline
+            log.warning("request not queued: %s", error)
+            raise EngineError("the fleet's Redis is not answering", ErrorCode.OFFLINE) from None
+        self._jobs[job_id] = Tracked(JobStatus(job_id, user, JobState.WAITING), need)
+        self._line_dirty.set()
+        return job_id
+
+    async def _enqueue(self, job_id: str, user: str, request: ImageRequest, need: list[str]) -> None:
+        """The request's payload, then its place in line (the caps checked in the same step); raises QueueFull."""
         s = self.settings
         payload = key("req", job_id)
-        from .wire import request_fields
-
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(payload, mapping=request_fields(request))
             pipe.expire(payload, int(s.wait_timeout_s + s.run_timeout_s) + FINISHED_KEEP_S)
@@ -212,16 +222,19 @@ class FleetService:
             if placed == -1:
                 raise QueueFull("your line is full", ErrorCode.USER_QUEUE_FULL)
             raise QueueFull("the queue is full", ErrorCode.QUEUE_FULL)
-        self._jobs[job_id] = Tracked(JobStatus(job_id, user, JobState.WAITING), need)
-        self._line_dirty.set()
-        return job_id
 
     def cancel(self, job_id: str) -> bool:
         tracked = self._jobs.get(job_id)
         if tracked is None or tracked.status.state.finished:
             return False
-        self._spawn(self.scripts.cancel(job_id, "cancelled", ErrorCode.CANCELLED.value, _keep_s(self.settings)))
+        self._spawn(self._cancel(job_id))
         return True
+
+    async def _cancel(self, job_id: str) -> None:
+        try:
+            await self.scripts.cancel(job_id, "cancelled", ErrorCode.CANCELLED.value, _keep_s(self.settings))
+        except RedisError as error:
+            log.warning("job %s not cancelled: %s", job_id, error)
 
     def status(self, job_id: str) -> JobStatus | None:
         tracked = self._jobs.get(job_id)
@@ -423,8 +436,6 @@ class FleetService:
 
     async def _refresh(self) -> None:
         """The live workers (their advertisements outlive them by a few seconds only) and the fleet's counters."""
-        import json
-
         names = sorted(name.decode() for name in await self.redis.smembers(key("workers")))
         infos = await self.redis.mget([key("worker", name) for name in names]) if names else []
         workers = {name: json.loads(info) for name, info in zip(names, infos, strict=True) if info}

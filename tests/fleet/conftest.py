@@ -20,7 +20,9 @@ from fleetproc import VISIBILITY_S, Fleet
 from redisproc import RedisServer
 
 HOLDING = ("tests/fleet/holding_worker.py",)
-BASE_ONLY = {name: "none" for name in ("ENGINE_UPSCALER", "ENGINE_IP_ADAPTER", "ENGINE_STRUCTURE_ADAPTER", "ENGINE_LLM")}
+BASE_ONLY = {
+    name: "none" for name in ("ENGINE_UPSCALER", "ENGINE_IP_ADAPTER", "ENGINE_STRUCTURE_ADAPTER", "ENGINE_LLM")
+}
 WORKERS = {"w1": {}, "w2": {}, "w3": BASE_ONLY}
 SMALL_4K = {"ENGINE_UPSCALE_LONG_SIDE": "512"}  # a "4K" of 512 px: the routing is what is tested
 

@@ -1,5 +1,5 @@
 """The bot process dies (kill -9) while the fleet draws its users' pictures; the next bot follows the same jobs
-(it does not submit them again) and delivers each album once.
+(it does not submit them again) and delivers each album once. And a bot whose fleet has no live worker says so.
 
 Each test starts its own bot processes on the fleet (the `bot` fixture is not used).
 """
@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from e2e.helpers import results
+from e2e.helpers import results, shown
 from e2e.reliability import sent_ok, start_request
 from e2e.test_crash_recovery import kept_with_its_status
 from fakegram import BotProcess, FakeTelegram, FakeUser
 from fleetproc import fleet_events, jobs_of
+from redisproc import RedisServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -25,8 +26,9 @@ async def launch(fleet, tg: FakeTelegram, bot_env: dict[str, str], tmp_path_fact
     fleet.ensure()
     started: list[BotProcess] = []
 
-    async def start() -> BotProcess:
-        proc = BotProcess(tg, env=bot_env, log_path=tmp_path_factory.mktemp("bot") / "bot.log")
+    async def start(**env: str) -> BotProcess:
+        log_path = tmp_path_factory.mktemp("bot") / "bot.log"
+        proc = BotProcess(tg, env={**bot_env, **env}, log_path=log_path)
         started.append(proc)
         await proc.start()
         await proc.wait_ready(timeout=180)
@@ -56,3 +58,17 @@ async def test_a_bot_killed_while_the_fleet_draws_delivers_after_its_restart(tg:
     jobs = {job["id"] for user in (901, 902) for job in jobs_of(fleet_redis.url, user)}
     runs = Counter(e["job"] for e in fleet_events(fleet_redis.url) if e["kind"] == "running" and e["job"] in jobs)
     assert len(jobs) == 2 and set(runs.values()) == {1}, "followed again after the restart, not drawn again"
+
+
+async def test_with_no_live_worker_the_user_hears_the_drawing_machines_are_offline(tg: FakeTelegram, launch, tmp_path):
+    empty = RedisServer(tmp_path / "redis").start()  # a Redis no worker serves
+    try:
+        await launch(REDIS_URL=empty.url)
+        for user, locale in ((FakeUser(tg, 903), "en"), (FakeUser(tg, 904, language_code="ru"), "ru")):
+            await user.send_text("a lighthouse at night")
+            screen = await user.next_message(lambda m: m.buttons != [])
+            await user.press(screen, screen.labels[0])
+            offline = shown(locale, "error-offline")
+            await user.next_message(lambda m, offline=offline: m.text == offline)
+    finally:
+        empty.stop()

@@ -76,7 +76,7 @@ def draw(prompt: str, **fields) -> ImageRequest:
     return ImageRequest(prompt=prompt, count=fields.pop("count", 1), **fields)
 
 
-async def test_fifty_users_with_five_requests_each_on_three_workers_get_every_picture_once(service, fleet_redis):
+async def test_fifty_users_with_five_requests_each_on_three_workers_get_every_picture_once(service, fleet, fleet_redis):
     requests = {(user, n): draw(f"a lighthouse {user}-{n}", profile="fast") for user in range(50) for n in range(5)}
     ids = {
         await service.submit(f"u{user}", request): (user, n)
@@ -91,6 +91,8 @@ async def test_fifty_users_with_five_requests_each_on_three_workers_get_every_pi
     assert set(ends.values()) == {1}, "each job ended exactly once: none doubled"
     runners = Counter(e["worker"] for e in events(fleet_redis.url) if e["kind"] == "running" and e["job"] in ids)
     assert set(runners) == {"w1", "w2", "w3"}, f"all three workers served: {runners}"
+    largest = max(fleet.advertised(name)["batching"]["largest"] for name in ("w1", "w2", "w3"))
+    assert largest > 1, "a worker batched several users' jobs into one call"
 
 
 async def test_a_4k_job_never_goes_to_the_worker_without_an_upscaler(service, fleet, fleet_redis):
