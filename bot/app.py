@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from aiogram import Bot, Dispatcher
@@ -36,8 +37,6 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from engine.fleet.client import FleetService
-from engine.models import ModelNotFound
-from engine.service import Engine
 from handlers import get_routers
 from locales import Translator
 
@@ -54,6 +53,9 @@ from .recovery import recover
 from .requests import Requests
 from .storage import open_store, redis_retry
 from .telegram import retrying
+
+if TYPE_CHECKING:
+    from engine.service import Engine
 
 log = logging.getLogger(__name__)
 HANDLERS_GRACE_S = 10.0
@@ -82,7 +84,14 @@ def image_service(settings: Settings) -> Engine | FleetService:
         if not settings.redis_url:
             raise StartupError("ENGINE_BACKEND=redis needs REDIS_URL (the Redis the workers take jobs from)")
         return FleetService(settings.redis_url, settings.engine)
-    return Engine(settings.engine)
+    # Imported here: a bot of a fleet never loads torch or the models.
+    from engine.models import ModelNotFound
+    from engine.service import Engine
+
+    try:
+        return Engine(settings.engine)
+    except ModelNotFound as error:
+        raise StartupError(str(error)) from None
 
 
 class App:
@@ -308,11 +317,7 @@ async def amain() -> int:
         urlparse(settings.redis_url).password or "",
     )
     setup_logging(settings.log_level, secrets, settings.log_format)
-    try:
-        app = App(settings)
-    except ModelNotFound as error:
-        raise StartupError(str(error)) from None
-    return await app.run()
+    return await App(settings).run()
 
 
 def main() -> int:

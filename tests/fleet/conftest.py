@@ -1,6 +1,7 @@
 """Fixtures of the fleet tests: one real redis-server and three GPU workers for the whole session.
 
-    w1, w2  tests/fleet/holding_worker.py (the real worker; "[hold=S]" in a prompt holds its job S seconds)
+    w1, w2  tests/fleet/holding_worker.py (the real worker; "[hold=S]" in a prompt holds its job S seconds); only
+            w1 has the prompt LLM and the structure adapter (fewer models to load)
     w3      `python -m engine.worker` with the base model only (no upscaler, IP-Adapter, structure adapter or LLM):
             it must never get a 4K job, a mix or an improved prompt
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import redis as redis_sync
 from e2e.helpers import PLAIN_BOT, bot_running, fast_env
 from fakegram import BotProcess, FakeTelegram
 from fleetproc import VISIBILITY_S, Fleet
@@ -23,7 +25,7 @@ HOLDING = ("tests/fleet/holding_worker.py",)
 BASE_ONLY = {
     name: "none" for name in ("ENGINE_UPSCALER", "ENGINE_IP_ADAPTER", "ENGINE_STRUCTURE_ADAPTER", "ENGINE_LLM")
 }
-WORKERS = {"w1": {}, "w2": {}, "w3": BASE_ONLY}
+WORKERS = {"w1": {}, "w2": {"ENGINE_LLM": "none", "ENGINE_STRUCTURE_ADAPTER": "none"}, "w3": BASE_ONLY}
 SMALL_4K = {"ENGINE_UPSCALE_LONG_SIDE": "512"}  # a "4K" of 512 px: the routing is what is tested
 
 
@@ -71,7 +73,12 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 @pytest.fixture(scope="module")
 def bot_env(request: pytest.FixtureRequest, engine_cache: Path, fleet_redis: RedisServer) -> dict[str, str]:
-    """The bot's whole environment: no models of its own; its storage and its fleet on the session's Redis."""
+    """The bot's whole environment: no models of its own; its storage and its fleet on the session's Redis. The
+    storage of an earlier module's bot is cleared first (update ids start again at 1 with each FakeTelegram)."""
+    client = redis_sync.Redis.from_url(fleet_redis.url)
+    for stale in [key for key in client.scan_iter("easel:*") if not key.startswith(b"easel:fleet:")]:
+        client.delete(stale)
+    client.close()
     env = fast_env(
         engine_cache, ENGINE_BACKEND="redis", REDIS_URL=fleet_redis.url, **getattr(request.module, "BOT_ENV", {})
     )
