@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="cpu: parts 1-3 on this family's reduced-width architecture; cuda: its full-size one at 1024² (part 6; "
         "without --family a cuda run times sdxl, flux2_klein and kandinsky5)",
     )
+    parser.add_argument(
+        "--part",
+        choices=("fleet",),
+        default=None,
+        help="a benchmark of its own instead of the four figures: fleet = GPU workers behind Redis (bench/fleet.py)",
+    )
     parser.add_argument("--ladder", action="store_true", help="CUDA: also time each fast path added in turn")
     parser.add_argument("--compile-mode", default="max-autotune-no-cudagraphs", help="for --ladder")
     return parser
@@ -434,10 +440,31 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
+    if args.part == "fleet":
+        return _fleet(args)
     report = asyncio.run(run(args))
     text = table(report)
     print(text)
     path = args.json or Path("out") / f"bench-{args.device}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"figures written to {path}")
+    return 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from . import fleet
+
+    started = time.perf_counter()
+    report = asyncio.run(fleet.measure(args.cache, args.quick, log))
+    report.update(
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+        hardware=_hardware("cpu"),
+        command=" ".join(["python -m bench", *sys.argv[1:]]),
+        seconds=round(time.perf_counter() - started),
+    )
+    print(fleet.table(report))
+    path = args.json or Path("out") / "bench-fleet.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"figures written to {path}")

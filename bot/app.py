@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from aiogram import Bot, Dispatcher
@@ -35,8 +36,7 @@ from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from engine.models import ModelNotFound
-from engine.service import Engine
+from engine.fleet.client import FleetService
 from handlers import get_routers
 from locales import Translator
 
@@ -53,6 +53,9 @@ from .recovery import recover
 from .requests import Requests
 from .storage import open_store, redis_retry
 from .telegram import retrying
+
+if TYPE_CHECKING:
+    from engine.service import Engine
 
 log = logging.getLogger(__name__)
 HANDLERS_GRACE_S = 10.0
@@ -75,8 +78,24 @@ def fsm_storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
     return MemoryStorage(), SimpleEventIsolation()
 
 
+def image_service(settings: Settings) -> Engine | FleetService:
+    """The engine in this process (ENGINE_BACKEND=local), or the fleet of GPU workers behind Redis (redis)."""
+    if settings.engine.backend == "redis":
+        if not settings.redis_url:
+            raise StartupError("ENGINE_BACKEND=redis needs REDIS_URL (the Redis the workers take jobs from)")
+        return FleetService(settings.redis_url, settings.engine)
+    # Imported here: a bot of a fleet never loads torch or the models.
+    from engine.models import ModelNotFound
+    from engine.service import Engine
+
+    try:
+        return Engine(settings.engine)
+    except ModelNotFound as error:
+        raise StartupError(str(error)) from None
+
+
 class App:
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(self, settings: Settings, engine: Engine | FleetService | None = None) -> None:
         self.settings = settings
         self.translator = Translator(settings.default_locale)
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
@@ -86,7 +105,7 @@ class App:
             default=DefaultBotProperties(parse_mode=ParseMode.HTML),
         )
         self.store = open_store(settings.redis_url, settings.job_ttl_s, settings.picture_dir)
-        self.engine = engine or Engine(settings.engine)
+        self.engine = engine or image_service(settings)
         self.access = AccessPolicy(settings, self.store)
         self.quota = DailyQuota(self.store, settings.daily_quota, exempt=settings.admin_user_ids)
         self.flood = FloodControl(settings.flood_rate_per_min, settings.flood_burst)
@@ -298,11 +317,7 @@ async def amain() -> int:
         urlparse(settings.redis_url).password or "",
     )
     setup_logging(settings.log_level, secrets, settings.log_format)
-    try:
-        app = App(settings)
-    except ModelNotFound as error:
-        raise StartupError(str(error)) from None
-    return await app.run()
+    return await App(settings).run()
 
 
 def main() -> int:

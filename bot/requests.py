@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from engine.api import MODES, EngineError, ImageRequest, ImageService, JobResult, Mode, Origin
 from engine.styles import Style
@@ -44,7 +44,7 @@ class Requests:
         self.engine = engine
         self.store = store
         self.intake = intake
-        self.styles: dict[str, Style] = dict(engine.styles())
+        self.styles: Mapping[str, Style] = engine.styles()  # a fleet's styles arrive with its workers
         self.default_style = default_style
         self.refused = refused  # told the code of every refusal (metrics)
         self.closing = False  # set on SIGTERM: new requests are told to come back in a minute
@@ -242,6 +242,10 @@ class Requests:
             if not storage_down(error):
                 raise
             log.warning("request %s: storage is not answering (%s); not kept for a restart", record.id, error)
+
+    def adopt(self, record: JobRecord) -> None:
+        """A request submitted before a restart and still in the engine (a fleet's): followed as if just submitted."""
+        self._in_flight[record.engine_job] = record.owner
 
     async def settled(self, record: JobRecord) -> None:
         """The request's delivery ended (pictures sent, or the user told why not): nothing is owed any more."""

@@ -150,6 +150,7 @@ class ErrorCode(StrEnum):
     CANCELLED = "cancelled"
     INTERNAL = "internal"
     UNKNOWN_JOB = "unknown_job"
+    OFFLINE = "offline"  # distributed backend: no live worker (the drawing machines are offline)
 
 
 class EngineError(Exception):

@@ -71,6 +71,8 @@ class Models:
 
 
 def pick_device(setting: str) -> torch.device:
+    if setting.startswith("cuda:"):  # one worker per GPU (engine.worker)
+        return torch.device(setting)
     if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")

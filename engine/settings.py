@@ -31,7 +31,7 @@ class EngineSettings(BaseSettings):
     text_tokens: int = Field(0, ge=0, le=1023)
     # Kandinsky 5: the I2I checkpoint's folder (its transformer/ is loaded beside T2I's, sharing the rest).
     edit_model: str = ""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")  # cuda:N: that GPU (one worker per GPU)
     # auto: bf16 on cuda when supported, else fp16; fp32 on cpu.
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     # Folder the tiny kit is built into on first use (ENGINE_MODEL=tiny).
@@ -105,3 +105,11 @@ class EngineSettings(BaseSettings):
     fp8: bool = False
     vae_tiling: bool = True  # only pictures larger than the VAE's native size are decoded in tiles
     warmup: bool = True  # small calls at start so that the first user pays no initialisation/compilation
+
+    # Several GPUs (docs/FLEET.md): with "redis" the bot loads no models and submits through REDIS_URL to
+    # `python -m engine.worker` processes, one per GPU.
+    backend: Literal["local", "redis"] = "local"
+    fleet_visibility_s: float = Field(30.0, ge=1, le=60)  # a dead worker's jobs run again elsewhere after this
+    fleet_result_ttl_s: int = Field(600, ge=30)  # a finished job's pictures wait in Redis this long for the bot
+    fleet_offline_s: float = Field(30.0, gt=0)  # a waiting job no live worker can run fails ("offline") after this
+    fleet_name: str = ""  # a worker's name in the fleet; empty = host-pid
