@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -88,7 +89,8 @@ class App:
         self.store = open_store(settings.redis_url, settings.job_ttl_s, settings.picture_dir)
         self.engine = engine or Engine(settings.engine)
         self.access = AccessPolicy(settings, self.store)
-        self.quota = DailyQuota(self.store, settings.daily_quota, exempt=settings.admin_user_ids)
+        zone = ZoneInfo(settings.quota_time_zone)
+        self.quota = DailyQuota(self.store, settings.daily_quota, exempt=settings.admin_user_ids, zone=zone)
         self.flood = FloodControl(settings.flood_rate_per_min, settings.flood_burst)
         # Requests are submitted through the daily quota; /stats asks the engine itself.
         metered = Metered(self.engine, self.quota)

@@ -231,7 +231,7 @@ class Requests:
         except EngineError as error:
             log.info("request %s refused: %s", record.id, error)
             self.refused(str(error.code))
-            raise Refused(screens.error_text(texts, error.code)) from None
+            raise Refused(screens.error_text(texts, error.code, **getattr(error, "values", {}))) from None
         record.state = State.SUBMITTED
         record.locale = texts.locale
         self._in_flight[record.engine_job] = record.owner

@@ -67,9 +67,10 @@ def end_text(texts: Texts, status: JobStatus) -> str:
     return error_text(texts, status.error or "internal")
 
 
-def error_text(texts: Texts, code: str) -> str:
+def error_text(texts: Texts, code: str, **values: object) -> str:
+    """The message for an error code; `values` fill what its text names (the daily limit and its reset)."""
     key = f"error-{code}"
-    return texts(key) if texts.has(key) else texts("error-internal")
+    return texts(key, **values) if texts.has(key) else texts("error-internal")
 
 
 def caption(texts: Texts, record: JobRecord, result: JobResult, styles: Mapping) -> str:

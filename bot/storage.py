@@ -75,7 +75,7 @@ class Store:
     async def set_access(self, chat_or_user: int, allowed: bool) -> None:
         raise NotImplementedError
 
-    # The daily quota: picture requests a user submitted on a UTC day ("20250131").
+    # The daily quota: picture requests a user submitted on a day ("20250131") of the quota's time zone.
     async def count_request(self, user_id: int, day: str) -> int:
         """Count one more request; returns the day's count including it."""
         raise NotImplementedError
