@@ -134,14 +134,27 @@ class Delivery:
 
     async def _deliver_stored(self, record: JobRecord, texts: Texts) -> None:
         async def deliver() -> None:
-            pictures = [
-                stored_picture(await self.requests.picture(record, n), kept.seed)
-                for n, kept in enumerate(record.pictures, start=1)
-            ]
-            result = JobResult(tuple(pictures), record.prompt, "", "", record.result_style, "", 0)
-            await self._deliver(record, result, texts, stored=True)
+            await self._deliver(record, await self._stored_result(record), texts, stored=True)
 
         await self._settle(record, texts, deliver())
+
+    async def _stored_result(self, record: JobRecord) -> JobResult:
+        """A finished request's result again, from its stored pictures (raises PictureUnusable when expired)."""
+        pictures = [
+            stored_picture(await self.requests.picture(record, n), kept.seed)
+            for n, kept in enumerate(record.pictures, start=1)
+        ]
+        return JobResult(tuple(pictures), record.prompt, "", "", record.result_style, "", 0)
+
+    async def bring_back(self, record: JobRecord, texts: Texts, chat_id: int, thread_id: int | None) -> None:
+        """/history, /favorites: a finished result sent again, with its buttons, into the chat it was asked
+        from (which its buttons' new requests then answer in). Raises PictureUnusable when its pictures expired."""
+        result = await self._stored_result(record)
+        record.chat_id, record.thread_id = chat_id, thread_id
+        async with chat_action(self.bot, chat_id, "upload_photo", thread_id):
+            record.album_id = (await self._send_album(record, result, texts)).message_id
+            await self.requests.save(record)
+            await self._send_buttons(record, texts, stored=True)
 
     async def _settle(self, record: JobRecord, texts: Texts, delivery: Coroutine) -> None:
         """Run a delivery; whatever happens the user hears an end (a failure is logged and said), and then
@@ -215,21 +228,25 @@ class Delivery:
                     if stored:
                         with contextlib.suppress(Exception):  # storage gone meanwhile: only a crash now could repeat it
                             await self.requests.save(record)
-                first_id = record.album_id
-                text, markup = self._under_album(texts, record, stored)
-                await retrying(
-                    lambda: self.bot.send_message(
-                        record.chat_id,
-                        text,
-                        reply_markup=markup,
-                        message_thread_id=thread,
-                        reply_parameters=ReplyParameters(message_id=first_id, allow_sending_without_reply=True),
-                    ),
-                    "sendMessage",
-                )
+                await self._send_buttons(record, texts, stored)
         await delete(self.bot, record.chat_id, record.message_id)
         log.info(
             "job %s delivered: %d picture(s) in %.1f s", record.id, len(result.pictures), time.monotonic() - started
+        )
+
+    async def _send_buttons(self, record: JobRecord, texts: Texts, stored: bool) -> None:
+        """The message with the buttons, replying to the album (sendMediaGroup cannot carry a keyboard)."""
+        first_id = record.album_id
+        text, markup = self._under_album(texts, record, stored)
+        await retrying(
+            lambda: self.bot.send_message(
+                record.chat_id,
+                text,
+                reply_markup=markup,
+                message_thread_id=record.thread_id,
+                reply_parameters=ReplyParameters(message_id=first_id, allow_sending_without_reply=True),
+            ),
+            "sendMessage",
         )
 
     def _under_album(self, texts: Texts, record: JobRecord, stored: bool) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -279,6 +296,34 @@ class Delivery:
             ),
             "sendDocument",
         )
+
+    async def send_original(
+        self,
+        record: JobRecord,
+        picture: int,
+        data: bytes,
+        texts: Texts,
+        chat_id: int,
+        thread_id: int | None,
+        reply_to: int,
+    ) -> None:
+        """⬇ PNG: the stored full-quality file of picture `picture` as a document, byte for byte (Telegram
+        recompresses photos, never documents), replying to the message the button is on."""
+        kept = record.pictures[picture - 1]
+        extension = "jpg" if kept.file_format == "jpeg" else kept.file_format
+        document = BufferedInputFile(data, filename=f"easel-{kept.seed}.{extension}")
+        caption = texts("png-caption", n=picture, width=kept.width, height=kept.height, seed=kept.seed)
+        async with chat_action(self.bot, chat_id, "upload_document", thread_id):
+            await retrying(
+                lambda: self.bot.send_document(
+                    chat_id,
+                    document,
+                    caption=caption,
+                    message_thread_id=thread_id,
+                    reply_parameters=ReplyParameters(message_id=reply_to, allow_sending_without_reply=True),
+                ),
+                "sendDocument",
+            )
 
 
 def _photo(picture: Picture) -> BufferedInputFile:

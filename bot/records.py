@@ -40,6 +40,8 @@ class Prefs:
     aspect: str = "1:1"
     count: int = 4
     beautify: bool = False
+    # With a default style chosen, a prompt is drawn at once in it; True: the style screen comes every time.
+    ask_style: bool = False
 
 
 @dataclass
@@ -84,6 +86,15 @@ class JobRecord:
     thread_id: int | None = None
     locale: str = "en"
     created: float = field(default_factory=time.time)
+    # Midjourney-style parameters typed after the prompt (bot/params.py): what to leave out, the fast profile, and
+    # all of them as typed, for the caption.
+    negative: str = ""
+    fast: bool = False
+    params: str = ""
+    # What the engine made of the request (the ℹ screen): the prompt the model saw and its negative prompt.
+    final_prompt: str = ""
+    final_negative: str = ""
+    favourite: bool = False  # ⭐: kept for FAVOURITE_KEEP_S instead of the usual TTL (bot/storage.py)
 
     def seed_of(self, picture: int) -> int | None:
         """The seed of picture `picture` (1-based), if it made that many."""

@@ -10,12 +10,13 @@ from collections.abc import Collection, Mapping
 
 from aiogram.types import InlineKeyboardMarkup
 
-from engine.api import JobResult, JobState, JobStatus, Mode
+from engine.api import ASPECTS, MAX_COUNT, JobResult, JobState, JobStatus, Mode, one_line
 from keyboards.draft import draft_keyboard
 from keyboards.results import results_keyboard
 from keyboards.settings import default_style_keyboard, settings_keyboard
 from locales import Texts, Translator
 
+from .params import MAX_SEED, BadParameter
 from .records import JobRecord, Prefs
 from .text import short
 
@@ -81,14 +82,42 @@ def caption(texts: Texts, record: JobRecord, result: JobResult, styles: Mapping)
         lines.append(mode_line)
     if result.prompt.strip():
         lines.append(f"<b>{html.escape(short(result.prompt), quote=False)}</b>")
+    if record.params:
+        lines.append(texts("caption-params", params=record.params))
     seeds = ", ".join(str(picture.seed) for picture in result.pictures)
     lines.append(texts("caption-meta", style=style_name(texts, styles, result.style), seeds=seeds))
     return "\n".join(lines)
 
 
+def parameter_error(texts: Texts, bad: BadParameter) -> str:
+    """What is wrong with a parameter typed after a prompt, naming it and what it may be."""
+    return texts(
+        f"params-{bad.problem}",
+        name=bad.name,
+        value=short(bad.value, 60),
+        choices=", ".join(ASPECTS),
+        most=MAX_COUNT if bad.problem == "count" else MAX_SEED,
+    )
+
+
 def results_screen(texts: Texts, record: JobRecord, modes: Collection[Mode]) -> tuple[str, InlineKeyboardMarkup]:
-    markup = results_keyboard(texts, record.id, record.mode, len(record.pictures), modes, record.weights)
+    count = len(record.pictures)
+    markup = results_keyboard(texts, record.id, record.mode, count, modes, record.weights, record.favourite)
     return texts("results-text"), markup
+
+
+def info_text(texts: Texts, record: JobRecord, picture: int, styles: Mapping) -> str:
+    """ℹ: how picture `picture` (1-based) was made: the prompt as typed and as the model saw it, the negative
+    prompt, its seed and style, and its size."""
+    kept = record.pictures[picture - 1]
+    lines = [texts("info-title", n=picture), texts("info-prompt", prompt=short(record.prompt) or "—")]
+    if record.final_prompt and one_line(record.final_prompt) != one_line(record.prompt):
+        lines.append(texts("info-final-prompt", prompt=short(record.final_prompt)))
+    lines.append(texts("info-negative", negative=short(record.final_negative or record.negative) or "—"))
+    lines.append(texts("info-seed", seed=kept.seed))
+    lines.append(texts("info-style", style=style_name(texts, styles, record.result_style or record.style)))
+    lines.append(texts("info-size", width=kept.width, height=kept.height))
+    return "\n".join(lines)
 
 
 def settings_screen(
@@ -108,6 +137,7 @@ def settings_screen(
     )
     if offer_beautify:
         text += "\n" + texts("settings-beautify", state=texts.plain("word-on" if prefs.beautify else "word-off"))
+    text += "\n" + _drawing_line(texts, prefs, style)
     markup = settings_keyboard(
         texts,
         translator,
@@ -118,8 +148,18 @@ def settings_screen(
         prefs.count,
         prefs.beautify,
         offer_beautify=offer_beautify,
+        ask_style=prefs.ask_style,
     )
     return text, markup
+
+
+def _drawing_line(texts: Texts, prefs: Prefs, style: str) -> str:
+    """What a prompt does: drawn at once in the default style, or its style screen first (and why)."""
+    if prefs.ask_style:
+        return texts("settings-asks-style")
+    if prefs.style is None:
+        return texts("settings-no-default-style")
+    return texts("settings-draws-at-once", style=style)
 
 
 def styles_screen(
@@ -128,3 +168,15 @@ def styles_screen(
     current = prefs.style or default_style
     text = texts("styles-text", style=style_name(texts, styles, current))
     return text, default_style_keyboard(texts, user, styles, page, current)
+
+
+def shelf_caption(texts: Texts, starred: bool, records: list[JobRecord], page: int, pages: int, styles: Mapping) -> str:
+    """The caption of a /history or /favorites page: a line per numbered picture of the collage."""
+    lines = [texts("favorites-title" if starred else "history-title", page=page + 1, pages=pages)]
+    for n, record in enumerate(records, start=1):
+        what = short(record.prompt, 60) or texts.plain(f"mode-{record.mode}") or "—"
+        star = "⭐ " if record.favourite and not starred else ""
+        lines.append(
+            texts("shelf-line", n=n, star=star, prompt=what, style=style_name(texts, styles, record.result_style))
+        )
+    return "\n".join(lines)

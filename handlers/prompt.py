@@ -9,12 +9,13 @@ from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot import screens
+from bot import params, screens
 from bot.delivery import Delivery
 from bot.filters import Addressed
 from bot.guards import PressedRecord
 from bot.records import JobRecord, Prefs, State
 from bot.requests import Requests
+from bot.rules import draws_at_once
 from bot.states import Ask
 from bot.telegram import answer, bot_of, edit_markup, edit_pressed, place, pressed_message, sender_id
 from bot.text import clean_prompt
@@ -63,13 +64,27 @@ async def unknown_command(message: Message, texts: Texts) -> None:
 
 
 @router.message(F.text, Addressed())
-async def prompt_text(message: Message, prompt: str, texts: Texts, prefs: Prefs, requests: Requests) -> None:
+async def prompt_text(
+    message: Message, prompt: str, texts: Texts, prefs: Prefs, requests: Requests, delivery: Delivery
+) -> None:
+    """A prompt, with its parameters if any (--ar 16:9 ...): drawn at once in the user's default style (or the
+    one typed), else its style screen."""
     prompt, cut = clean_prompt(prompt)
+    try:
+        prompt, parameters = params.parse(prompt)
+        fields = params.record_fields(parameters, requests.style_names())
+    except params.BadParameter as bad:
+        await message.reply(screens.parameter_error(texts, bad))
+        return
     if not prompt:
         await message.reply(texts("prompt-empty"))
         return
-    record = await requests.draft(sender_id(message), *place(message), prefs, prompt)
-    await show_draft(message, record, texts, requests, notice=_cut_notice(texts, cut))
+    record = await requests.draft(sender_id(message), *place(message), prefs, prompt, **fields)
+    notice = _cut_notice(texts, cut)
+    if draws_at_once(prefs, style_typed=parameters.style is not None):
+        await start_request(record, texts, requests, delivery, message, note=notice)
+    else:
+        await show_draft(message, record, texts, requests, notice=notice)
 
 
 @router.message(F.sticker | F.voice | F.audio | F.location | F.contact, Addressed())

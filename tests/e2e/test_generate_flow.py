@@ -26,7 +26,15 @@ async def test_start_greets_with_three_examples_and_sets_the_menu_per_language(t
     assert len(greeting.labels) == 3
     menus = {language: commands for (_, language), commands in tg.commands.items()}
     assert {"en", "ru", ""} <= set(menus)
-    assert [c["command"] for c in menus["en"]] == ["start", "help", "settings", "styles", "cancel"]
+    assert [c["command"] for c in menus["en"]] == [
+        "start",
+        "help",
+        "settings",
+        "styles",
+        "history",
+        "favorites",
+        "cancel",
+    ]
     assert menus["ru"][0]["description"] == "Начало и примеры"
 
     await user.press(greeting, "red fox")
