@@ -53,7 +53,7 @@ from .middlewares import Access, Flood, HandledOnce, InFlight, Locale, Restartin
 from .recovery import recover
 from .requests import Requests
 from .storage import open_store, redis_retry
-from .telegram import retrying
+from .telegram import Retrying
 
 log = logging.getLogger(__name__)
 HANDLERS_GRACE_S = 10.0
@@ -96,6 +96,7 @@ class App:
         metered = Metered(self.engine, self.quota)
         family = str(self.engine.stats().get("family", ""))
         self.metrics = Metrics(self.engine, family, lambda: self.delivery.in_flight)
+        self.bot.session.middleware(Retrying())  # every Bot API call: 429 waited out, network errors retried
         self.bot.session.middleware(self.metrics.bot_api())
         intake = Intake(self.bot, self.store)
         self.requests = Requests(
@@ -227,7 +228,7 @@ class App:
         threading.Thread(target=_watchdog, args=(bound,), daemon=True, name="shutdown-watchdog").start()
 
     async def _run_polling(self) -> None:
-        await retrying(lambda: self.bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
+        await self.bot.delete_webhook(drop_pending_updates=False)
         polling = asyncio.create_task(
             self.dp.start_polling(
                 self.bot,

@@ -37,9 +37,9 @@ def _thumbnail(data: bytes | None) -> Image.Image | None:
     if not data:
         return None
     try:
-        image = Image.open(io.BytesIO(data))
-        image.draft("RGB", (TILE, TILE))  # a JPEG decodes at a fraction of its size: fast
-        image = image.convert("RGB")
+        opened = Image.open(io.BytesIO(data))
+        opened.draft("RGB", (TILE, TILE))  # a JPEG decodes at a fraction of its size: fast
+        image = opened.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
     image.thumbnail((TILE, TILE))

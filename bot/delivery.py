@@ -26,7 +26,7 @@ from .metrics import Metrics
 from .pacing import StatusPacer
 from .records import JobRecord, State
 from .requests import Requests
-from .telegram import Edit, PressedMessage, chat_action, delete, edit_once, edit_text, retrying
+from .telegram import Edit, PressedMessage, chat_action, delete, edit_caption, edit_once, edit_text, try_once
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,8 @@ class Delivery:
             record.message_id = edit
             return
         reply = ReplyParameters(message_id=reply_to.message_id, allow_sending_without_reply=True) if reply_to else None
-        sent = await retrying(
-            lambda: self.bot.send_message(
-                record.chat_id, text, reply_markup=keyboard, reply_parameters=reply, message_thread_id=record.thread_id
-            ),
-            "sendMessage",
+        sent = await self.bot.send_message(
+            record.chat_id, text, reply_markup=keyboard, reply_parameters=reply, message_thread_id=record.thread_id
         )
         record.message_id = sent.message_id
 
@@ -128,7 +125,7 @@ class Delivery:
                 record.state = State.CANCELLED if final.state == JobState.CANCELLED else State.FAILED
                 if self.metrics:
                     self.metrics.failed(final.error or "unknown")
-                await edit_text(self.bot, record.chat_id, record.message_id, screens.end_text(texts, final))
+                await self._say(record, screens.end_text(texts, final))
 
         await self._settle(record, texts, follow())
 
@@ -167,7 +164,7 @@ class Delivery:
             log.exception("delivery of job %s failed", record.id)
             record.state = State.FAILED
             with contextlib.suppress(Exception):
-                await edit_text(self.bot, record.chat_id, record.message_id, screens.error_text(texts, "internal"))
+                await self._say(record, screens.error_text(texts, "internal"))
         with contextlib.suppress(Exception):
             await self.requests.save(record)
             await self.requests.settled(record)
@@ -187,18 +184,21 @@ class Delivery:
         consumer = asyncio.create_task(consume())
         keyboard = in_progress_keyboard(texts, record.id)
         last_edit = time.monotonic()  # the status message was just written by `start`
+        pictured: bytes | None = None  # the live preview the status shows
         try:
             while not consumer.done():
                 changed.clear()
                 status, pause = latest, None  # None: nothing to show until the job moves
                 if status is not None and not status.state.finished:
                     text = screens.status_text(texts, status)
-                    if text != shown:
+                    preview = status.preview if record.preview else None
+                    fresh = preview if preview is not None and preview is not pictured else None
+                    if text != shown or fresh:
                         pause = self.pacer.wait_s(record.chat_id, status, last_edit)
                         if pause <= 0:
                             last_edit = time.monotonic()
-                            if await self._edit_status(record, text, keyboard):
-                                shown = text
+                            if await self._edit_status(record, text, keyboard, fresh):
+                                shown, pictured = text, fresh or pictured
                             continue
                 # The job finishing ends any pause at once: a delivery never waits for a status edit.
                 await _until_moved(consumer, changed, pause)
@@ -210,11 +210,60 @@ class Delivery:
             return JobStatus(record.engine_job, str(record.owner), JobState.FAILED, error=ErrorCode.UNKNOWN_JOB)
         return final
 
-    async def _edit_status(self, record: JobRecord, text: str, keyboard: InlineKeyboardMarkup) -> bool:
-        outcome, retry_after = await edit_once(self.bot, record.chat_id, record.message_id, text, keyboard)
+    async def _edit_status(
+        self, record: JobRecord, text: str, keyboard: InlineKeyboardMarkup, preview: bytes | None = None
+    ) -> bool:
+        """One paced, best-effort change of the status message: its text, or with `preview` the picture forming
+        (the first one turns the status into a photo; later ones swap it)."""
+        chat, message = record.chat_id, record.message_id
+        if preview is not None and not record.status_photo:
+            return await self._status_to_photo(record, text, keyboard, preview)
+        if preview is not None:
+            media = InputMediaPhoto(media=BufferedInputFile(preview, "preview.jpg"), caption=text)
+            call = lambda: self.bot.edit_message_media(media, chat_id=chat, message_id=message, reply_markup=keyboard)  # noqa: E731
+        elif record.status_photo:
+            call = lambda: self.bot.edit_message_caption(  # noqa: E731
+                chat_id=chat, message_id=message, caption=text, reply_markup=keyboard
+            )
+        else:
+            return self._paced(await edit_once(self.bot, chat, message, text, keyboard))
+        return self._paced(await try_once(call, f"status of {chat}/{message}"))
+
+    def _paced(self, tried: tuple[Edit, float]) -> bool:
+        outcome, retry_after = tried
         if outcome == Edit.FLOOD:
             self.pacer.flooded(retry_after)
         return outcome == Edit.DONE
+
+    async def _status_to_photo(
+        self, record: JobRecord, text: str, keyboard: InlineKeyboardMarkup, preview: bytes
+    ) -> bool:
+        """A text message cannot become a photo: the first preview comes as a new status message (a photo with the
+        status as its caption and the Cancel button) and the text one goes."""
+        sent: list[Message] = []
+
+        async def send() -> None:
+            photo = BufferedInputFile(preview, "preview.jpg")
+            sent.append(
+                await self.bot.send_photo(
+                    record.chat_id, photo, caption=text, reply_markup=keyboard, message_thread_id=record.thread_id
+                )
+            )
+
+        if not self._paced(await try_once(send, f"preview in {record.chat_id}")) or not sent:
+            return False
+        old, record.message_id, record.status_photo = record.message_id, sent[0].message_id, True
+        with contextlib.suppress(Exception):  # storage down: a restart would only edit the old message
+            await self.requests.save(record)
+        await delete(self.bot, record.chat_id, old)
+        return True
+
+    async def _say(self, record: JobRecord, text: str) -> None:
+        """The status message's last words (cancelled, failed): its caption once it is a preview photo."""
+        if record.status_photo:
+            await edit_caption(self.bot, record.chat_id, record.message_id, text)
+        else:
+            await edit_text(self.bot, record.chat_id, record.message_id, text)
 
     async def _deliver(self, record: JobRecord, result: JobResult, texts: Texts, stored: bool) -> None:
         thread = record.thread_id
@@ -238,15 +287,12 @@ class Delivery:
         """The message with the buttons, replying to the album (sendMediaGroup cannot carry a keyboard)."""
         first_id = record.album_id
         text, markup = self._under_album(texts, record, stored)
-        await retrying(
-            lambda: self.bot.send_message(
-                record.chat_id,
-                text,
-                reply_markup=markup,
-                message_thread_id=record.thread_id,
-                reply_parameters=ReplyParameters(message_id=first_id, allow_sending_without_reply=True),
-            ),
-            "sendMessage",
+        await self.bot.send_message(
+            record.chat_id,
+            text,
+            reply_markup=markup,
+            message_thread_id=record.thread_id,
+            reply_parameters=ReplyParameters(message_id=first_id, allow_sending_without_reply=True),
         )
 
     def _under_album(self, texts: Texts, record: JobRecord, stored: bool) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -261,40 +307,29 @@ class Delivery:
         thread = record.thread_id
         if len(result.pictures) == 1:  # sendMediaGroup takes 2-10 items
             picture = result.pictures[0]
-            return await retrying(
-                lambda: self.bot.send_photo(record.chat_id, _photo(picture), caption=caption, message_thread_id=thread),
-                "sendPhoto",
-            )
+            return await self.bot.send_photo(record.chat_id, _photo(picture), caption=caption, message_thread_id=thread)
         media: list[MediaUnion] = [  # sendMediaGroup's list also takes other kinds (list is invariant)
             InputMediaPhoto(media=_photo(picture), caption=caption if n == 0 else None)
             for n, picture in enumerate(result.pictures)
         ]
-        messages = await retrying(
-            lambda: self.bot.send_media_group(record.chat_id, media, message_thread_id=thread), "sendMediaGroup"
-        )
+        messages = await self.bot.send_media_group(record.chat_id, media, message_thread_id=thread)
         return messages[0]
 
     async def _send_file(self, record: JobRecord, picture: Picture, texts: Texts) -> None:
         """4K: a small preview photo, then the file itself (a document is not recompressed)."""
         caption = texts("upscale-caption", width=picture.width, height=picture.height)
-        preview = await retrying(
-            lambda: self.bot.send_photo(
-                record.chat_id, _photo(picture), caption=caption, message_thread_id=record.thread_id
-            ),
-            "sendPhoto",
+        preview = await self.bot.send_photo(
+            record.chat_id, _photo(picture), caption=caption, message_thread_id=record.thread_id
         )
         extension = "jpg" if picture.file_format == "jpeg" else picture.file_format
         # Named after the picture it was made of: the seed the user saw under it.
         seed = record.origin_seed if record.origin_seed is not None else picture.seed
         document = BufferedInputFile(picture.png, filename=f"easel-{seed}-4k.{extension}")
-        await retrying(
-            lambda: self.bot.send_document(
-                record.chat_id,
-                document,
-                message_thread_id=record.thread_id,
-                reply_parameters=ReplyParameters(message_id=preview.message_id, allow_sending_without_reply=True),
-            ),
-            "sendDocument",
+        await self.bot.send_document(
+            record.chat_id,
+            document,
+            message_thread_id=record.thread_id,
+            reply_parameters=ReplyParameters(message_id=preview.message_id, allow_sending_without_reply=True),
         )
 
     async def send_original(
@@ -314,15 +349,12 @@ class Delivery:
         document = BufferedInputFile(data, filename=f"easel-{kept.seed}.{extension}")
         caption = texts("png-caption", n=picture, width=kept.width, height=kept.height, seed=kept.seed)
         async with chat_action(self.bot, chat_id, "upload_document", thread_id):
-            await retrying(
-                lambda: self.bot.send_document(
-                    chat_id,
-                    document,
-                    caption=caption,
-                    message_thread_id=thread_id,
-                    reply_parameters=ReplyParameters(message_id=reply_to, allow_sending_without_reply=True),
-                ),
-                "sendDocument",
+            await self.bot.send_document(
+                chat_id,
+                document,
+                caption=caption,
+                message_thread_id=thread_id,
+                reply_parameters=ReplyParameters(message_id=reply_to, allow_sending_without_reply=True),
             )
 
 

@@ -42,6 +42,7 @@ class Prefs:
     beautify: bool = False
     # With a default style chosen, a prompt is drawn at once in it; True: the style screen comes every time.
     ask_style: bool = False
+    preview: bool = True  # the status message shows the picture forming while it is drawn
 
 
 @dataclass
@@ -95,6 +96,8 @@ class JobRecord:
     final_prompt: str = ""
     final_negative: str = ""
     favourite: bool = False  # ⭐: kept for FAVOURITE_KEEP_S instead of the usual TTL (bot/storage.py)
+    preview: bool = False  # its status shows the picture forming (the owner's setting when it was made)
+    status_photo: bool = False  # the status message became a photo (the live preview): edits change its caption
 
     def seed_of(self, picture: int) -> int | None:
         """The seed of picture `picture` (1-based), if it made that many."""

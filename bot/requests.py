@@ -83,6 +83,7 @@ class Requests:
             aspect=prefs.aspect,
             count=prefs.count,
             beautify=prefs.beautify,
+            preview=prefs.preview,
         )
         record = dataclasses.replace(record, **fields)
         await self.save(record)
@@ -108,6 +109,8 @@ class Requests:
             seed=self._seed(rule.seed, parent, picture),
             style=self._style(rule.style, parent, prefs),
             album_id=0,
+            status_photo=False,
+            preview=prefs.preview,
             **self._origin(rule, parent, picture),
         )
         if rule.variation:
@@ -237,6 +240,7 @@ class Requests:
             variation="strong" if record.variation == "strong" else "subtle",
             zoom=record.zoom if record.mode == Mode.ZOOM else 1.0,
             negative_prompt=record.negative,
+            preview=record.preview and not facts.as_file,
             profile="fast" if record.fast else None,
             origin=Origin(record.origin_job, record.origin_picture, record.origin_seed) if record.origin_job else None,
         )

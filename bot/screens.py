@@ -149,6 +149,7 @@ def settings_screen(
         prefs.beautify,
         offer_beautify=offer_beautify,
         ask_style=prefs.ask_style,
+        preview=prefs.preview,
     )
     return text, markup
 

@@ -14,7 +14,7 @@ from bot.intake import PictureUnusable
 from bot.requests import Requests
 from bot.shelf import ShelfPage, page_collage, shelf_page
 from bot.storage import Store
-from bot.telegram import answer, bot_of, place, pressed_message, retrying, sender_id
+from bot.telegram import answer, bot_of, place, pressed_message, sender_id
 from keyboards.callbacks import ShelfAct, ShelfCb
 from keyboards.history import shelf_keyboard
 from locales import Texts
@@ -42,7 +42,7 @@ async def _send_page(message: Message, texts: Texts, store: Store, requests: Req
         return
     photo = BufferedInputFile(await page_collage(store, shelf.records), filename="easel-history.jpg")
     caption, markup = _screen(texts, user, starred, shelf, requests)
-    await retrying(lambda: message.reply_photo(photo, caption=caption, reply_markup=markup), "sendPhoto")
+    await message.reply_photo(photo, caption=caption, reply_markup=markup)
 
 
 def _screen(texts: Texts, user: int, starred: bool, shelf: ShelfPage, requests: Requests):
@@ -61,14 +61,11 @@ async def turn_page(query: CallbackQuery, callback_data: ShelfCb, texts: Texts, 
     photo = BufferedInputFile(await page_collage(store, shelf.records), filename="easel-history.jpg")
     caption, markup = _screen(texts, user, starred, shelf, requests)
     message = pressed_message(query)
-    await retrying(
-        lambda: bot_of(query).edit_message_media(
-            InputMediaPhoto(media=photo, caption=caption),
-            chat_id=message.chat.id,
-            message_id=message.message_id,
-            reply_markup=markup,
-        ),
-        "editMessageMedia",
+    await bot_of(query).edit_message_media(
+        InputMediaPhoto(media=photo, caption=caption),
+        chat_id=message.chat.id,
+        message_id=message.message_id,
+        reply_markup=markup,
     )
 
 

@@ -95,6 +95,12 @@ async def toggle_ask_style(query: CallbackQuery, prefs: Prefs, **context) -> Non
     await _save_and_show(query, prefs, **context)
 
 
+@router.callback_query(SettingsCb.filter(F.act == SettingsAct.PREVIEW))
+async def toggle_preview(query: CallbackQuery, prefs: Prefs, **context) -> None:
+    prefs.preview = not prefs.preview
+    await _save_and_show(query, prefs, **context)
+
+
 @router.callback_query(SettingsCb.filter(F.act == SettingsAct.BACK))
 async def back(query: CallbackQuery, prefs: Prefs, **context) -> None:
     await _save_and_show(query, prefs, saved=False, **context)

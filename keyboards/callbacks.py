@@ -102,6 +102,7 @@ class SettingsAct(StrEnum):
     COUNT = "count"
     BEAUTIFY = "beautify"
     ASK_STYLE = "askstyle"  # toggle: the style screen for every prompt, or draw at once in the default style
+    PREVIEW = "preview"  # toggle: the status message shows the picture forming
     STYLES = "styles"  # the style list, at `page`
     BACK = "back"
 

@@ -184,7 +184,7 @@ async def test_remix_asks_for_a_new_prompt_over_the_outlines(tg: FakeTelegram, b
     screen = await user.next_message(lambda m: m.buttons != [])
     await user.press(screen, "Pencil sketch")
     remixed, _ = await results(user)
-    assert "Remix" in remixed.text and "a tiger on a sofa" in remixed.text
+    assert "Redrawn over the outlines" in remixed.text and "a tiger on a sofa" in remixed.text
 
 
 async def test_two_users_at_once_each_get_their_own_pictures(tg: FakeTelegram, bot):
