@@ -103,6 +103,7 @@ class App:
             metered, self.store, intake, settings.engine.default_style, refused=self.metrics.failed
         )
         self.delivery: Delivery = Delivery(self.bot, metered, self.requests, self.metrics)
+        self.delivery.rich, self.delivery.ephemeral = settings.rich_messages, settings.ephemeral_messages
         self.in_flight = InFlight()
         self.dp = self._dispatcher()
         self.stopping = asyncio.Event()

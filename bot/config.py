@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     flood_burst: int = Field(20, ge=1)  # ... of which this many at once (quick taps through /settings)
     daily_quota: int = Field(0, ge=0)  # pictures-requests per user per day; 0 = unlimited
     quota_time_zone: str = "Europe/Moscow"  # the day of the daily quota ends at this zone's midnight (IANA name)
+    # Bot API 10.x features, where the Bot API server speaks them: pictures and their buttons as one rich message
+    # (sendRichMessage, 10.3) instead of an album and a reply; refusals in groups seen by their user only (10.2).
+    rich_messages: bool = False
+    ephemeral_messages: bool = False
     shutdown_drain_s: float = Field(60.0, ge=0)  # SIGTERM: how long the running job may finish
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object a line, for a log collector

@@ -14,7 +14,16 @@ import time
 from collections.abc import Coroutine
 
 from aiogram import Bot
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, InputMediaPhoto, MediaUnion, Message, ReplyParameters
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import (
+    BufferedInputFile,
+    EphemeralMessageParameters,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    MediaUnion,
+    Message,
+    ReplyParameters,
+)
 
 from engine import stored_picture
 from engine.api import MODES, ErrorCode, ImageService, JobResult, JobState, JobStatus, Picture
@@ -39,6 +48,8 @@ class Delivery:
         self.metrics = metrics
         self._tasks: dict[str, asyncio.Task] = {}
         self.pacer = StatusPacer()  # one for every status message of every chat
+        self.rich = False  # RICH_MESSAGES: pictures and buttons as one sendRichMessage (Bot API 10.3)
+        self.ephemeral = False  # EPHEMERAL_MESSAGES: refusals in groups seen by their user only (Bot API 10.2)
 
     # ---- bookkeeping --------------------------------------------------------------------------------
     async def start(
@@ -149,9 +160,11 @@ class Delivery:
         result = await self._stored_result(record)
         record.chat_id, record.thread_id = chat_id, thread_id
         async with chat_action(self.bot, chat_id, "upload_photo", thread_id):
-            record.album_id = (await self._send_album(record, result, texts)).message_id
+            record.rich = False
+            record.album_id = await self._send_pictures(record, result, texts, stored=True)
             await self.requests.save(record)
-            await self._send_buttons(record, texts, stored=True)
+            if not record.rich:
+                await self._send_buttons(record, texts, stored=True)
 
     async def _settle(self, record: JobRecord, texts: Texts, delivery: Coroutine) -> None:
         """Run a delivery; whatever happens the user hears an end (a failure is logged and said), and then
@@ -273,11 +286,12 @@ class Delivery:
                 await self._send_file(record, result.pictures[0], texts)
             else:
                 if not record.album_id:  # else sent before a restart: never twice
-                    record.album_id = (await self._send_album(record, result, texts)).message_id
+                    record.album_id = await self._send_pictures(record, result, texts, stored)
                     if stored:
                         with contextlib.suppress(Exception):  # storage gone meanwhile: only a crash now could repeat it
                             await self.requests.save(record)
-                await self._send_buttons(record, texts, stored)
+                if not record.rich:  # a rich message carries its buttons itself
+                    await self._send_buttons(record, texts, stored)
         await delete(self.bot, record.chat_id, record.message_id)
         log.info(
             "job %s delivered: %d picture(s) in %.1f s", record.id, len(result.pictures), time.monotonic() - started
@@ -301,6 +315,42 @@ class Delivery:
         if stored:
             return screens.results_screen(texts, record, self.requests.modes())
         return texts("results-unsaved"), None
+
+    async def _send_pictures(self, record: JobRecord, result: JobResult, texts: Texts, stored: bool) -> int:
+        """The pictures' message id: one rich message with the buttons where the server speaks Bot API 10.3 (and
+        the record is kept, so the buttons work), else the album (its buttons follow in a reply)."""
+        if self.rich and stored:
+            text, markup = screens.results_screen(texts, record, self.requests.modes())
+            rich = screens.rich_results(texts, record, result, self.requests.styles, text, _photo)
+            try:
+                sent = await self.bot.send_rich_message(
+                    record.chat_id, rich, reply_markup=markup, message_thread_id=record.thread_id
+                )
+            except TelegramBadRequest as error:  # a server that does not speak it after all: the album, from now on
+                log.warning("sendRichMessage refused (%s); sending albums instead", error.message)
+                self.rich = False
+            else:
+                record.rich = True
+                return sent.message_id
+        return (await self._send_album(record, result, texts)).message_id
+
+    async def tell(self, acted_on: PressedMessage, user_id: int, text: str) -> None:
+        """A refusal or an error meant for one person: in a group, where the server speaks Bot API 10.2, an
+        ephemeral message only they see; else a reply to the message they acted on."""
+        chat = acted_on.chat
+        if self.ephemeral and chat.type in ("group", "supergroup"):
+            thread = acted_on.message_thread_id if isinstance(acted_on, Message) and acted_on.is_topic_message else None
+            try:
+                await self.bot.send_message(
+                    chat.id,
+                    text,
+                    message_thread_id=thread,
+                    ephemeral_message_parameters=EphemeralMessageParameters(receiver_user_id=user_id),
+                )
+                return
+            except TelegramBadRequest as error:
+                log.info("ephemeral message refused (%s); replying instead", error.message)
+        await acted_on.reply(text)
 
     async def _send_album(self, record: JobRecord, result: JobResult, texts: Texts) -> Message:
         caption = screens.caption(texts, record, result, self.requests.styles)

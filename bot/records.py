@@ -98,6 +98,7 @@ class JobRecord:
     favourite: bool = False  # ⭐: kept for FAVOURITE_KEEP_S instead of the usual TTL (bot/storage.py)
     preview: bool = False  # its status shows the picture forming (the owner's setting when it was made)
     status_photo: bool = False  # the status message became a photo (the live preview): edits change its caption
+    rich: bool = False  # delivered as one rich message, pictures and buttons together (album_id is that message)
 
     def seed_of(self, picture: int) -> int | None:
         """The seed of picture `picture` (1-based), if it made that many."""

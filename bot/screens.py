@@ -6,11 +6,22 @@ Every user text goes through the translator's HTML escaping (parse mode is HTML)
 from __future__ import annotations
 
 import html
-from collections.abc import Collection, Mapping
+import re
+from collections.abc import Callable, Collection, Mapping
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    InputRichBlockCollage,
+    InputRichBlockParagraph,
+    InputRichBlockPhoto,
+    InputRichBlockUnion,
+    InputRichMessage,
+    RichTextBold,
+)
 
-from engine.api import ASPECTS, MAX_COUNT, JobResult, JobState, JobStatus, Mode, one_line
+from engine.api import ASPECTS, MAX_COUNT, JobResult, JobState, JobStatus, Mode, Picture, one_line
 from keyboards.draft import draft_keyboard
 from keyboards.results import results_keyboard
 from keyboards.settings import default_style_keyboard, settings_keyboard
@@ -181,3 +192,29 @@ def shelf_caption(texts: Texts, starred: bool, records: list[JobRecord], page: i
             texts("shelf-line", n=n, star=star, prompt=what, style=style_name(texts, styles, record.result_style))
         )
     return "\n".join(lines)
+
+
+def rich_results(
+    texts: Texts,
+    record: JobRecord,
+    result: JobResult,
+    styles: Mapping,
+    under: str,
+    photo: Callable[[Picture], BufferedInputFile],
+) -> InputRichMessage:
+    """The pictures, their caption and the "what next" line as one rich message (Bot API 10.3): a collage of the
+    pictures (one picture: a photo block), then a paragraph per caption line (the prompt in bold)."""
+    pictures: list[InputRichBlockUnion] = [
+        InputRichBlockPhoto(photo=InputMediaPhoto(media=photo(picture))) for picture in result.pictures
+    ]
+    blocks: list[InputRichBlockUnion] = [InputRichBlockCollage(blocks=pictures) if len(pictures) > 1 else pictures[0]]
+    for line in [*caption(texts, record, result, styles).split("\n"), under]:
+        plain = _plain(line)
+        bold = line.startswith("<b>") and line.endswith("</b>")
+        blocks.append(InputRichBlockParagraph(text=RichTextBold(text=plain) if bold else plain))
+    return InputRichMessage(blocks=blocks)
+
+
+def _plain(line: str) -> str:
+    """The text of one line of our HTML, as a rich message's plain text (tags dropped, entities read)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", line))

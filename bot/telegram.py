@@ -252,6 +252,15 @@ def sender_id(message: Message) -> int:
 
 
 async def edit_pressed(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> bool:
-    """Show another screen in the message under a pressed button (by chat and id: one older than 48 h too)."""
+    """Show another screen in the message under a pressed button (by chat and id: one older than 48 h too). A rich
+    message (pictures and buttons together) keeps its pictures and text: only its keyboard changes."""
     message = pressed_message(query)
+    if is_rich(message):
+        await edit_markup(bot_of(query), message, markup)
+        return True
     return await edit_text(bot_of(query), message.chat.id, message.message_id, text, markup)
+
+
+def is_rich(message: PressedMessage) -> bool:
+    """A rich message (Bot API 10.3: the pictures with their buttons), whose text cannot become a plain text."""
+    return isinstance(message, Message) and message.rich_message is not None

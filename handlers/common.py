@@ -61,7 +61,7 @@ async def start_request(
     try:
         await requests.submit(record, texts)
     except Refused as refused:
-        await acted_on.reply(note + refused.text)
+        await delivery.tell(acted_on, record.owner, note + refused.text)
         return
     if edit:
         await delivery.start(record, texts, edit=acted_on.message_id, note=note)

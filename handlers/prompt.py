@@ -74,10 +74,10 @@ async def prompt_text(
         prompt, parameters = params.parse(prompt)
         fields = params.record_fields(parameters, requests.style_names())
     except params.BadParameter as bad:
-        await message.reply(screens.parameter_error(texts, bad))
+        await delivery.tell(message, sender_id(message), screens.parameter_error(texts, bad))
         return
     if not prompt:
-        await message.reply(texts("prompt-empty"))
+        await delivery.tell(message, sender_id(message), texts("prompt-empty"))
         return
     record = await requests.draft(sender_id(message), *place(message), prefs, prompt, **fields)
     notice = _cut_notice(texts, cut)

@@ -18,7 +18,7 @@ from bot.guards import ONCE, OncePerTap, PressedRecord
 from bot.intake import PictureUnusable
 from bot.records import JobRecord, Prefs, State
 from bot.requests import Requests
-from bot.telegram import answer, edit_pressed, place, pressed_message
+from bot.telegram import answer, edit_pressed, is_rich, place, pressed_message
 from keyboards.callbacks import ResultAct, ResultCb, unpack_value
 from keyboards.results import info_keyboard, pick_keyboard, strong_keyboard, zoom_keyboard
 from locales import Texts
@@ -184,7 +184,11 @@ async def info(query: CallbackQuery, callback_data: ResultCb, record: JobRecord,
     await answer(query, texts.plain("picked"))
     pic = max(callback_data.pic, 1)
     text = screens.info_text(texts, record, pic, requests.styles)
-    await edit_pressed(query, text, info_keyboard(texts, record.id, pic))
+    message = pressed_message(query)
+    if is_rich(message):  # the pictures' own message keeps them: the answer comes below it
+        await message.reply(text, reply_markup=info_keyboard(texts, record.id, pic))
+    else:
+        await edit_pressed(query, text, info_keyboard(texts, record.id, pic))
 
 
 @router.callback_query(ResultCb.filter(F.act == ResultAct.SEED), flags=ONCE)

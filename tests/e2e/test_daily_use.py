@@ -217,3 +217,14 @@ async def test_empty_history_and_favourites_say_what_to_do_in_both_languages(tg:
         assert (await user.next_message()).text == shown(locale, "history-empty")
         await user.send_command("/favorites")
         assert (await user.next_message()).text == shown(locale, "favorites-empty")
+
+
+async def test_a_429_on_any_screen_is_waited_out_not_an_apology(tg: FakeTelegram, bot):
+    user = FakeUser(tg, 1509)
+    tg.fail_next("sendMessage", 429, retry_after=1, when=lambda p: str(p.get("chat_id")) == "1509")
+    await user.send_command("/help")
+    told = await user.next_message()
+    assert "How it works" in told.text
+    tries = tg.calls_of("sendMessage", user.chat_id)
+    assert [c.status for c in tries] == [429, 200], "refused once, then sent once"
+    assert tries[1].time - tries[0].time >= 1.0, "after the retry_after Telegram asked for"

@@ -31,6 +31,7 @@ async def test_the_status_shows_the_picture_forming_then_makes_way_for_the_album
     preview = await user.next_photo(lambda m: m.labels == ["✖ Cancel"], timeout=60)
     assert "Drawing" in (preview.text or "")
     assert decoded(preview.photos[0]).size[0] >= 128
+    await tg.wait_for("deleteMessage", lambda c: c.params.get("message_id") == screen.message_id)
     assert tg.message(user.chat_id, screen.message_id) is None, "the text status made way for the photo"
     album, _ = await results(user)
     assert len(album.photos) == 4
