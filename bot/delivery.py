@@ -205,7 +205,7 @@ class Delivery:
                 if status is not None and not status.state.finished:
                     text = screens.status_text(texts, status)
                     preview = status.preview if record.preview else None
-                    fresh = preview if preview is not None and preview is not pictured else None
+                    fresh = preview if preview is not None and preview != pictured else None
                     if text != shown or fresh:
                         pause = self.pacer.wait_s(record.chat_id, status, last_edit)
                         if pause <= 0:
@@ -231,16 +231,18 @@ class Delivery:
         chat, message = record.chat_id, record.message_id
         if preview is not None and not record.status_photo:
             return await self._status_to_photo(record, text, keyboard, preview)
-        if preview is not None:
-            media = InputMediaPhoto(media=BufferedInputFile(preview, "preview.jpg"), caption=text)
-            call = lambda: self.bot.edit_message_media(media, chat_id=chat, message_id=message, reply_markup=keyboard)  # noqa: E731
-        elif record.status_photo:
-            call = lambda: self.bot.edit_message_caption(  # noqa: E731
-                chat_id=chat, message_id=message, caption=text, reply_markup=keyboard
-            )
-        else:
+        if preview is None and not record.status_photo:
             return self._paced(await edit_once(self.bot, chat, message, text, keyboard))
-        return self._paced(await try_once(call, f"status of {chat}/{message}"))
+
+        async def change_photo() -> object:
+            if preview is None:
+                return await self.bot.edit_message_caption(
+                    chat_id=chat, message_id=message, caption=text, reply_markup=keyboard
+                )
+            media = InputMediaPhoto(media=BufferedInputFile(preview, "preview.jpg"), caption=text)
+            return await self.bot.edit_message_media(media, chat_id=chat, message_id=message, reply_markup=keyboard)
+
+        return self._paced(await try_once(change_photo, f"status of {chat}/{message}"))
 
     def _paced(self, tried: tuple[Edit, float]) -> bool:
         outcome, retry_after = tried

@@ -66,7 +66,8 @@ class Parameters:
 def parse(text: str) -> tuple[str, Parameters]:
     """(the prompt without its parameters, the parameters); raises BadParameter. A repeated parameter: the last one
     counts, as in Midjourney."""
-    found = list(_PARAMETER.finditer(text))
+    # "—word" with a name we do not know is prose ("a cat —fluffy"); "--word" is always meant as an option.
+    found = [m for m in _PARAMETER.finditer(text) if m.group(0).startswith("--") or m.group(1).lower() in NAMES]
     if not found:
         return text.strip(), Parameters()
     values: dict[str, str] = {}

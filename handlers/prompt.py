@@ -38,12 +38,25 @@ def _cut_notice(texts: Texts, cut: bool) -> str:
     return texts("prompt-cut", limit=MAX_PROMPT_CHARS) + "\n\n" if cut else ""
 
 
+def _read(text: str, requests: Requests) -> tuple[str, bool, params.Parameters, dict]:
+    """A prompt as typed: cleaned (and whether it was cut), its options, and the request fields they set; raises
+    params.BadParameter naming a wrong option."""
+    prompt, cut = clean_prompt(text)
+    prompt, parameters = params.parse(prompt)
+    return prompt, cut, parameters, params.record_fields(parameters, requests.style_names())
+
+
 @router.message(Ask.prompt, F.text, Addressed())
 async def answer_to_question(
     message: Message, prompt: str, state: FSMContext, texts: Texts, requests: Requests
 ) -> None:
-    """The text the bot asked for (remix, photo + text): it completes that request's draft."""
-    prompt, cut = clean_prompt(prompt)
+    """The text the bot asked for (remix, photo + text, reuse seed): it completes that request's draft; options
+    typed after it (--no, --seed ...) apply as to any prompt."""
+    try:
+        prompt, cut, _, fields = _read(prompt, requests)
+    except params.BadParameter as bad:
+        await message.reply(screens.parameter_error(texts, bad))
+        return
     if not prompt:
         await message.reply(texts("prompt-empty"))
         return
@@ -54,6 +67,8 @@ async def answer_to_question(
         await message.reply(texts("expired"))
         return
     record.prompt = prompt
+    for name, value in fields.items():
+        setattr(record, name, value)
     await show_draft(message, record, texts, requests, notice=_cut_notice(texts, cut))
 
 
@@ -69,10 +84,8 @@ async def prompt_text(
 ) -> None:
     """A prompt, with its parameters if any (--ar 16:9 ...): drawn at once in the user's default style (or the
     one typed), else its style screen."""
-    prompt, cut = clean_prompt(prompt)
     try:
-        prompt, parameters = params.parse(prompt)
-        fields = params.record_fields(parameters, requests.style_names())
+        prompt, cut, parameters, fields = _read(prompt, requests)
     except params.BadParameter as bad:
         await delivery.tell(message, sender_id(message), screens.parameter_error(texts, bad))
         return

@@ -30,6 +30,10 @@ def test_phones_em_and_en_dashes_count_as_two_hyphens():
     assert parse("лиса —AR 3:4 —no текст")[1] == Parameters(aspect="3:4", negative="текст")
 
 
+def test_a_dash_before_a_word_that_is_no_option_is_prose():
+    assert parse("a cat —fluffy and small —ar 1:1") == ("a cat —fluffy and small", Parameters(aspect="1:1"))
+
+
 def test_the_last_of_a_repeated_parameter_counts():
     assert parse("x --n 1 --n 3")[1].count == 3
 
