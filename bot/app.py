@@ -24,6 +24,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -52,7 +53,7 @@ from .middlewares import Access, Flood, HandledOnce, InFlight, Locale, Restartin
 from .recovery import recover
 from .requests import Requests
 from .storage import open_store, redis_retry
-from .telegram import retrying
+from .telegram import Retrying
 
 if TYPE_CHECKING:
     from engine.service import Engine
@@ -107,18 +108,21 @@ class App:
         self.store = open_store(settings.redis_url, settings.job_ttl_s, settings.picture_dir)
         self.engine = engine or image_service(settings)
         self.access = AccessPolicy(settings, self.store)
-        self.quota = DailyQuota(self.store, settings.daily_quota, exempt=settings.admin_user_ids)
+        zone = ZoneInfo(settings.quota_time_zone)
+        self.quota = DailyQuota(self.store, settings.daily_quota, exempt=settings.admin_user_ids, zone=zone)
         self.flood = FloodControl(settings.flood_rate_per_min, settings.flood_burst)
         # Requests are submitted through the daily quota; /stats asks the engine itself.
         metered = Metered(self.engine, self.quota)
         family = str(self.engine.stats().get("family", ""))
         self.metrics = Metrics(self.engine, family, lambda: self.delivery.in_flight)
+        self.bot.session.middleware(Retrying())  # every Bot API call: 429 waited out, network errors retried
         self.bot.session.middleware(self.metrics.bot_api())
         intake = Intake(self.bot, self.store)
         self.requests = Requests(
             metered, self.store, intake, settings.engine.default_style, refused=self.metrics.failed
         )
         self.delivery: Delivery = Delivery(self.bot, metered, self.requests, self.metrics)
+        self.delivery.rich, self.delivery.ephemeral = settings.rich_messages, settings.ephemeral_messages
         self.in_flight = InFlight()
         self.dp = self._dispatcher()
         self.stopping = asyncio.Event()
@@ -244,7 +248,7 @@ class App:
         threading.Thread(target=_watchdog, args=(bound,), daemon=True, name="shutdown-watchdog").start()
 
     async def _run_polling(self) -> None:
-        await retrying(lambda: self.bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
+        await self.bot.delete_webhook(drop_pending_updates=False)
         polling = asyncio.create_task(
             self.dp.start_polling(
                 self.bot,

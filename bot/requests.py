@@ -54,6 +54,10 @@ class Requests:
     def modes(self) -> frozenset[Mode]:
         return frozenset(self.engine.available_modes())
 
+    def style_names(self) -> dict[str, dict[str, str]]:
+        """Each style's names by language, by id (a style typed as --style is found by any of them)."""
+        return {style_id: dict(style.names) for style_id, style in self.styles.items()}
+
     def can_beautify(self) -> bool:
         """Whether "✨ improve prompt" is offered: without a prompt LLM a user's "on" is kept but not used."""
         return self.engine.can_beautify()
@@ -79,6 +83,7 @@ class Requests:
             aspect=prefs.aspect,
             count=prefs.count,
             beautify=prefs.beautify,
+            preview=prefs.preview,
         )
         record = dataclasses.replace(record, **fields)
         await self.save(record)
@@ -104,6 +109,8 @@ class Requests:
             seed=self._seed(rule.seed, parent, picture),
             style=self._style(rule.style, parent, prefs),
             album_id=0,
+            status_photo=False,
+            preview=prefs.preview,
             **self._origin(rule, parent, picture),
         )
         if rule.variation:
@@ -117,12 +124,18 @@ class Requests:
         if MODES[mode].single:
             child.count = 1
         child = dataclasses.replace(child, **changes)
-        images = [await self.picture(parent, picture)] if rule.source == From.PICTURE else await self.sources(parent)
+        child.params = ""  # the caption's parameters line is for the request they were typed with
+        images = await self._images(rule.source, parent, picture)
         for n, data in enumerate(images, start=1):
             await self.store.put_blob(child.id, f"src{n}", data)
         child.source_count = len(images)
         await self.save(child)
         return child
+
+    async def _images(self, source: From, parent: JobRecord, picture: int) -> list[bytes]:
+        if source == From.PICTURE:
+            return [await self.picture(parent, picture)]
+        return [] if source == From.NOTHING else await self.sources(parent)
 
     @staticmethod
     def _seed(seed: Seed, parent: JobRecord, picture: int) -> int | None:
@@ -138,6 +151,8 @@ class Requests:
         pictures are made again (another style or balance); the user's photos; else the earlier request's own."""
         if rule.source == From.PICTURE:
             return {"origin_job": parent.id, "origin_picture": picture, "origin_seed": parent.seed_of(picture)}
+        if rule.source == From.NOTHING:  # drawn anew from text: it starts from no picture
+            return {"origin_job": "", "origin_picture": 0, "origin_seed": None, "weights": []}
         if parent.kind != Kind.REQUEST:
             return {"origin_job": parent.id, "origin_picture": 0, "origin_seed": None}
         if rule.seed == Seed.FIRST:
@@ -176,10 +191,21 @@ class Requests:
             images.append(data)
         return images
 
+    async def star(self, record: JobRecord) -> bool:
+        """⭐ on or off; a favourite's record and pictures are kept for FAVOURITE_KEEP_S. Returns the new state."""
+        record.favourite = not record.favourite
+        if record.favourite:
+            for n in range(1, len(record.pictures) + 1):
+                await self.store.put_blob(record.id, f"pic{n}", await self.picture(record, n), keep=True)
+        await self.save(record)
+        await self.store.set_favourite(record.owner, record.id, record.favourite)
+        return record.favourite
+
     async def keep_result(self, record: JobRecord, result: JobResult) -> bool:
         """The record done, with its pictures kept for the buttons under them; False if storage failed (the
         pictures go out anyway, without buttons)."""
         record.result_style = result.style
+        record.final_prompt, record.final_negative = result.final_prompt, result.negative_prompt
         record.pictures = [PictureRecord(p.seed, p.width, p.height, p.file_format) for p in result.pictures]
         record.state = State.DONE  # saved before the buttons appear: a quick press must find it done
         try:
@@ -187,6 +213,8 @@ class Requests:
                 for n, picture in enumerate(result.pictures, start=1):
                     await self.store.put_blob(record.id, f"pic{n}", picture.png)
             await self.save(record)
+            if not MODES[record.mode].as_file:
+                await self.store.add_history(record.owner, record.id)
         except Exception as error:
             if not storage_down(error):
                 log.exception("job %s: the result could not be stored", record.id)
@@ -211,6 +239,9 @@ class Requests:
             weights=tuple(record.weights),
             variation="strong" if record.variation == "strong" else "subtle",
             zoom=record.zoom if record.mode == Mode.ZOOM else 1.0,
+            negative_prompt=record.negative,
+            preview=record.preview and not facts.as_file,
+            profile="fast" if record.fast else None,
             origin=Origin(record.origin_job, record.origin_picture, record.origin_seed) if record.origin_job else None,
         )
 
@@ -231,7 +262,7 @@ class Requests:
         except EngineError as error:
             log.info("request %s refused: %s", record.id, error)
             self.refused(str(error.code))
-            raise Refused(screens.error_text(texts, error.code)) from None
+            raise Refused(screens.error_text(texts, error.code, **getattr(error, "values", {}))) from None
         record.state = State.SUBMITTED
         record.locale = texts.locale
         self._in_flight[record.engine_job] = record.owner

@@ -95,6 +95,7 @@ class ImageRequest:
     structure: float = 1.0  # REMIX: how strictly the outlines are kept, 0..2
     zoom: float = 1.0  # ZOOM: 1 = extend to the new aspect only; 1.5 / 2 = zoom out further (Midjourney), up to 4
     origin: Origin | None = None  # a derived request: the picture it starts from (recorded in its files)
+    preview: bool = False  # while drawing, JobStatus.preview shows the picture forming (engine/preview.py)
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,7 @@ class JobStatus:
     total_steps: int = 0
     error: ErrorCode | None = None
     result: JobResult | None = field(default=None, repr=False)
+    preview: bytes | None = field(default=None, repr=False)  # JPEG of the first picture forming (ImageRequest.preview)
 
 
 class ImageService(Protocol):

@@ -49,10 +49,14 @@ class Hooks:
     progress: Callable[[int, int], None] = lambda step, total: None
     interrupted: Callable[[], bool] = lambda: False
     low_memory: bool = False  # set on the retry after an out-of-memory error
+    # The live preview (engine/preview.py): shown the call's latents after a step, where a pipeline hands them over.
+    latents: Callable[[int, int, Any], None] | None = None
 
     def step_callback(self, total: int) -> Callable:
         def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
             self.progress(step + 1, total)
+            if self.latents is not None and "latents" in tensors:
+                self.latents(step + 1, total, tensors["latents"])
             if self.interrupted():
                 pipe._interrupt = True  # diffusers' own stop flag; the VAE decode still runs
             return tensors

@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from . import admin, errors, jobs, photos, prompt, results, settings, start
+from . import admin, errors, history, jobs, photos, prompt, results, settings, start
 
 
 def get_routers() -> list[Router]:
@@ -13,6 +13,7 @@ def get_routers() -> list[Router]:
         jobs.router,  # /cancel, the Cancel button
         photos.router,  # photos, albums, files; the choices under them
         results.router,  # the buttons under results
+        history.router,  # /history, /favorites and their pages
         prompt.router,  # text -> style screen -> submit (last: it takes any text)
         errors.router,
     ]
