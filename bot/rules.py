@@ -48,6 +48,7 @@ class Then(StrEnum):
     START = "start"  # submit it
     ASK_PROMPT = "ask"  # ask for a prompt (unless it has one: then its style screen)
     PICK_STYLE = "pick-style"  # show its style screen
+    ASK_INSTRUCTION = "ask-instruction"  # ask what should change, then start it (handlers/edit.py)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,20 @@ RESULT_RULES: dict[ResultAct, Rule] = {
     ResultAct.REROLL: Rule(ModeOf.PARENT, From.SOURCES),
     ResultAct.MIX: Rule(ModeOf.PARENT, From.SOURCES, seed=Seed.FIRST),
     ResultAct.RESTYLE: Rule(ModeOf.RESTYLED, From.SOURCES, seed=Seed.FIRST, then=Then.PICK_STYLE),
+    # Edits of the pressed picture, as many as the user's settings say, in the style it came out in.
+    ResultAct.EDIT: Rule(
+        Mode.EDIT,
+        From.PICTURE,
+        style=StyleOf.RESULT,
+        then=Then.ASK_INSTRUCTION,
+        count_from_prefs=True,
+        question="ask-edit",
+    ),
 }
+
+
+# 🖌 Region: the Mini App (bot/webapp.py) sends the mask and the text; the picture's region is repainted.
+REGION_RULE = Rule(Mode.INPAINT, From.PICTURE, style=StyleOf.RESULT, count_from_prefs=True)
 
 
 def _photo_and_prompt(mode: Mode, question: str) -> Rule:
@@ -105,6 +119,14 @@ PHOTO_RULES: dict[PhotoAct, Rule] = {
     PhotoAct.PROMPT: _photo_and_prompt(Mode.PHOTO_PROMPT, "ask-photo-prompt"),
     PhotoAct.UPSCALE: Rule(Mode.UPSCALE, From.SOURCES),
     PhotoAct.MIX: Rule(Mode.MIX, From.SOURCES, style=StyleOf.PREFS_IF_CAPTION, count_from_prefs=True),
+    PhotoAct.EDIT: Rule(
+        Mode.EDIT,
+        From.SOURCES,
+        style=StyleOf.PREFS_IF_CAPTION,
+        then=Then.ASK_INSTRUCTION,
+        count_from_prefs=True,
+        question="ask-edit-photo",
+    ),
 }
 
 

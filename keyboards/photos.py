@@ -20,6 +20,7 @@ from .results import BALANCES, balance_label
 # The choices under one photo, in order, with their labels.
 PHOTO_CHOICES: tuple[tuple[PhotoAct, str], ...] = (
     (PhotoAct.VARY, "btn-photo-vary"),
+    (PhotoAct.EDIT, "btn-photo-edit"),
     (PhotoAct.RESTYLE, "btn-photo-restyle"),
     (PhotoAct.PROMPT, "btn-photo-prompt"),
     (PhotoAct.UPSCALE, "btn-photo-upscale"),
