@@ -80,4 +80,3 @@ async def test_a_blank_or_overlong_instruction_is_asked_again(tg: FakeTelegram, 
     await user.send_text("add snow" if locale == "en" else "добавь снег")  # the question still stands
     album, _ = await results(user)
     assert len(album.photos) == 4
-
