@@ -104,6 +104,7 @@ RESULT_RULES: dict[ResultAct, Rule] = {
 
 # 🖌 Region: the Mini App (bot/webapp.py) sends the mask and the text; the picture's region is repainted.
 REGION_RULE = Rule(Mode.INPAINT, From.PICTURE, style=StyleOf.RESULT, count_from_prefs=True)
+PHOTO_REGION_RULE = Rule(Mode.INPAINT, From.SOURCES, style=StyleOf.PREFS_IF_CAPTION, count_from_prefs=True)
 
 
 def _photo_and_prompt(mode: Mode, question: str) -> Rule:
