@@ -54,6 +54,7 @@ from .recovery import recover
 from .requests import Requests
 from .storage import open_store, redis_retry
 from .telegram import Retrying
+from .webapp import RegionApp
 
 if TYPE_CHECKING:
     from engine.service import Engine
@@ -123,6 +124,7 @@ class App:
         )
         self.delivery: Delivery = Delivery(self.bot, metered, self.requests, self.metrics)
         self.delivery.rich, self.delivery.ephemeral = settings.rich_messages, settings.ephemeral_messages
+        self.requests.public_url = settings.public_url  # 🖌 Region buttons lead to the Mini App there
         self.in_flight = InFlight()
         self.dp = self._dispatcher()
         self.stopping = asyncio.Event()
@@ -205,9 +207,15 @@ class App:
         on the webhook's server, with the webhook itself; in polling mode on HTTP_PORT (0: no server)."""
         s = self.settings
         if not s.webhook_url and not s.http_port:
+            if s.public_url:
+                raise StartupError("PUBLIC_URL is set but HTTP_PORT=0: the Mini App needs the bot's HTTP server")
             return None
         app = web.Application()
         add_routes(app, self.metrics, self.not_ready)
+        if s.public_url:  # the Mini App (bot/webapp.py): its page and API on this same server
+            token = s.bot_token.get_secret_value()
+            region = RegionApp(token, s.webapp_max_age_s, self.requests, self.delivery, self.translator, self.access)
+            region.add_routes(app)
         if s.webhook_url:
             self.webhook_secret = s.webhook_secret.get_secret_value() or secrets.token_urlsafe(32)
             path = urlparse(s.webhook_url).path or "/webhook"

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     http_host: str = "0.0.0.0"
     http_port: int = Field(8080, ge=0, le=65535)
 
+    # The Mini App (🖌 Region): its public HTTPS address, served by the server above ("" = no button).
+    public_url: str = ""
+    webapp_max_age_s: int = Field(3600, ge=60)  # how old Telegram's signed initData may be
+
     engine: EngineSettings = Field(default_factory=EngineSettings)
 
     @field_validator("quota_time_zone")

@@ -315,7 +315,7 @@ class Delivery:
         """The buttons, or, when the record could not be stored, a note instead: its buttons would only say
         "too old"."""
         if stored:
-            return screens.results_screen(texts, record, self.requests.modes())
+            return screens.results_screen(texts, record, self.requests.modes(), self.requests.public_url)
         return texts("results-unsaved"), None
 
     async def _send_pictures(self, record: JobRecord, result: JobResult, texts: Texts, stored: bool) -> int:

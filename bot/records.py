@@ -84,6 +84,7 @@ class JobRecord:
     origin_job: str = ""
     origin_picture: int = 0
     origin_seed: int | None = None
+    instruction: str = ""  # EDIT / INPAINT: what the user asked to change (an INPAINT's mask is the blob "mask")
     thread_id: int | None = None
     locale: str = "en"
     created: float = field(default_factory=time.time)

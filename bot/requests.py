@@ -47,6 +47,7 @@ class Requests:
         self.styles: Mapping[str, Style] = engine.styles()  # a fleet's styles arrive with its workers
         self.default_style = default_style
         self.refused = refused  # told the code of every refusal (metrics)
+        self.public_url = ""  # PUBLIC_URL: where the Mini App is served ("" = no 🖌 Region button)
         self.closing = False  # set on SIGTERM: new requests are told to come back in a minute
         self._in_flight: dict[str, int] = {}  # engine job -> owner, until the engine says it finished
 
@@ -123,11 +124,15 @@ class Requests:
             child.count = rule.count
         if MODES[mode].single:
             child.count = 1
+        if rule.source == From.PICTURE or mode != parent.mode:  # an instruction is only ever redone (reroll, style)
+            child.instruction = ""
         child = dataclasses.replace(child, **changes)
         child.params = ""  # the caption's parameters line is for the request they were typed with
         images = await self._images(rule.source, parent, picture)
         for n, data in enumerate(images, start=1):
             await self.store.put_blob(child.id, f"src{n}", data)
+        if mode == Mode.INPAINT and parent.mode == Mode.INPAINT and rule.source == From.SOURCES:
+            await self.store.put_blob(child.id, "mask", await self._mask(parent))
         child.source_count = len(images)
         await self.save(child)
         return child
@@ -201,6 +206,15 @@ class Requests:
         await self.store.set_favourite(record.owner, record.id, record.favourite)
         return record.favourite
 
+    async def _mask(self, record: JobRecord) -> bytes:
+        """An INPAINT's mask (the blob "mask", kept as long as its record); b"" for every other mode."""
+        if record.mode != Mode.INPAINT:
+            return b""
+        mask = await self.store.get_blob(record.id, "mask")
+        if mask is None:
+            raise PictureUnusable("expired")
+        return mask
+
     async def keep_result(self, record: JobRecord, result: JobResult) -> bool:
         """The record done, with its pictures kept for the buttons under them; False if storage failed (the
         pictures go out anyway, without buttons)."""
@@ -224,8 +238,8 @@ class Requests:
         return True
 
     # ---- submission ---------------------------------------------------------------------------------
-    def request(self, record: JobRecord, images: list[bytes]) -> ImageRequest:
-        """The engine's request for a record (its source pictures given as files)."""
+    def request(self, record: JobRecord, images: list[bytes], mask: bytes = b"") -> ImageRequest:
+        """The engine's request for a record (its source pictures, and an INPAINT's mask, given as files)."""
         facts = MODES[record.mode]
         return ImageRequest(
             mode=record.mode,
@@ -243,6 +257,8 @@ class Requests:
             preview=record.preview and not facts.as_file,
             profile="fast" if record.fast else None,
             origin=Origin(record.origin_job, record.origin_picture, record.origin_seed) if record.origin_job else None,
+            instruction=record.instruction,
+            mask=mask,
         )
 
     async def submit(self, record: JobRecord, texts: Texts, *, via: ImageService | None = None) -> None:
@@ -255,10 +271,11 @@ class Requests:
             raise Refused(texts("restarting"))
         try:
             images = await self.sources(record)
+            mask = await self._mask(record)
         except PictureUnusable as unusable:
             raise Refused(texts(unusable.key)) from None
         try:
-            record.engine_job = await (via or self.engine).submit(str(record.owner), self.request(record, images))
+            record.engine_job = await (via or self.engine).submit(str(record.owner), self.request(record, images, mask))
         except EngineError as error:
             log.info("request %s refused: %s", record.id, error)
             self.refused(str(error.code))

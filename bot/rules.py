@@ -51,6 +51,7 @@ class Then(StrEnum):
     START = "start"  # submit it
     ASK_PROMPT = "ask"  # ask for a prompt (unless it has one: then its style screen)
     PICK_STYLE = "pick-style"  # show its style screen
+    ASK_INSTRUCTION = "ask-instruction"  # ask what should change, then start it (handlers/edit.py)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,21 @@ RESULT_RULES: dict[ResultAct, Rule] = {
         new_prompt=True,
         question="ask-seed-prompt",
     ),
+    # Edits of the pressed picture, as many as the user's settings say, in the style it came out in.
+    ResultAct.EDIT: Rule(
+        Mode.EDIT,
+        From.PICTURE,
+        style=StyleOf.RESULT,
+        then=Then.ASK_INSTRUCTION,
+        count_from_prefs=True,
+        question="ask-edit",
+    ),
 }
+
+
+# 🖌 Region: the Mini App (bot/webapp.py) sends the mask and the text; the picture's region is repainted.
+REGION_RULE = Rule(Mode.INPAINT, From.PICTURE, style=StyleOf.RESULT, count_from_prefs=True)
+PHOTO_REGION_RULE = Rule(Mode.INPAINT, From.SOURCES, style=StyleOf.PREFS_IF_CAPTION, count_from_prefs=True)
 
 
 def _photo_and_prompt(mode: Mode, question: str) -> Rule:
@@ -118,6 +133,14 @@ PHOTO_RULES: dict[PhotoAct, Rule] = {
     PhotoAct.PROMPT: _photo_and_prompt(Mode.PHOTO_PROMPT, "ask-photo-prompt"),
     PhotoAct.UPSCALE: Rule(Mode.UPSCALE, From.SOURCES),
     PhotoAct.MIX: Rule(Mode.MIX, From.SOURCES, style=StyleOf.PREFS_IF_CAPTION, count_from_prefs=True),
+    PhotoAct.EDIT: Rule(
+        Mode.EDIT,
+        From.SOURCES,
+        style=StyleOf.PREFS_IF_CAPTION,
+        then=Then.ASK_INSTRUCTION,
+        count_from_prefs=True,
+        question="ask-edit-photo",
+    ),
 }
 
 

@@ -27,6 +27,7 @@ from keyboards.results import results_keyboard
 from keyboards.settings import default_style_keyboard, settings_keyboard
 from locales import Texts, Translator
 
+from .links import region_links
 from .params import MAX_SEED, BadParameter
 from .records import JobRecord, Prefs
 from .text import short
@@ -91,6 +92,8 @@ def caption(texts: Texts, record: JobRecord, result: JobResult, styles: Mapping)
     mode_line = texts(f"mode-{record.mode}", balance=balance) if texts.has(f"mode-{record.mode}") else ""
     if mode_line:
         lines.append(mode_line)
+    if record.instruction.strip():  # an edit: what was asked, before the prompt it changed
+        lines.append(texts("caption-instruction", instruction=short(record.instruction)))
     if result.prompt.strip():
         lines.append(f"<b>{html.escape(short(result.prompt), quote=False)}</b>")
     if record.params:
@@ -111,9 +114,14 @@ def parameter_error(texts: Texts, bad: BadParameter) -> str:
     )
 
 
-def results_screen(texts: Texts, record: JobRecord, modes: Collection[Mode]) -> tuple[str, InlineKeyboardMarkup]:
-    count = len(record.pictures)
-    markup = results_keyboard(texts, record.id, record.mode, count, modes, record.weights, record.favourite)
+def results_screen(
+    texts: Texts, record: JobRecord, modes: Collection[Mode], public_url: str = ""
+) -> tuple[str, InlineKeyboardMarkup]:
+    """public_url: where the Mini App is served (PUBLIC_URL); "" = no 🖌 Region button."""
+    region = region_links(public_url, record)
+    markup = results_keyboard(
+        texts, record.id, record.mode, len(record.pictures), modes, record.weights, record.favourite, region
+    )
     return texts("results-text"), markup
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, PngImagePlugin
 
-from .api import BadImage, ErrorCode, Picture
+from .api import BadImage, ErrorCode, Picture, one_line
 
 try:  # iPhone photos sent as files arrive as HEIC
     import pillow_heif
@@ -156,6 +156,7 @@ class Parameters:
     source_job: str = ""
     source_picture: int = 0
     source_seed: int | None = None
+    instruction: str = ""  # EDIT / INPAINT: what the user asked to change, as typed
 
     def a1111(self) -> str:
         text = (
@@ -167,6 +168,8 @@ class Parameters:
             text += f", Family: {self.family}"
         if self.source_job:
             text += f", Source: {self.source_job}/{self.source_picture}, Source seed: {self.source_seed}"
+        if self.instruction:
+            text += f", Instruction: {one_line(self.instruction)}"
         return text
 
 

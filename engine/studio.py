@@ -209,6 +209,7 @@ class Studio:
             height=image.height,
             mode=plan.mode.value,
             user_prompt=plan.request.prompt,
+            instruction=plan.request.instruction,
             **_source(plan.request.origin),
         )
         png, file_format = encode_document(image, params)

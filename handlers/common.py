@@ -84,6 +84,10 @@ async def follow_rule(
         await start_request(record, texts, requests, delivery, message)
     elif rule.then == Then.PICK_STYLE:
         await show_draft(message, record, texts, requests, default_style=None)
+    elif rule.then == Then.ASK_INSTRUCTION:
+        await state.set_state(Ask.instruction)
+        await state.update_data(draft=record.id)
+        await message.reply(question or texts(rule.question))
     elif record.prompt.strip():  # ASK_PROMPT, with a prompt already (a photo's caption): its style screen
         await show_draft(message, record, texts, requests, reply=False)
     else:

@@ -216,5 +216,5 @@ async def back(query: CallbackQuery, record: JobRecord, texts: Texts, requests: 
 
 
 async def _show_main(query: CallbackQuery, record: JobRecord, texts: Texts, requests: Requests) -> None:
-    text, markup = screens.results_screen(texts, record, requests.modes())
+    text, markup = screens.results_screen(texts, record, requests.modes(), requests.public_url)
     await edit_pressed(query, text, markup)

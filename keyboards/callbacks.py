@@ -58,6 +58,9 @@ class ResultAct(StrEnum):
     ZOOM_MENU = "zooms"  # which picture to zoom (several) or how (one)
     ZOOM_PICK = "zoompick"  # how to zoom picture `pic`
     REMIX_MENU = "remixes"  # which picture to remix
+    EDIT = "edit"  # change picture `pic` as the user writes next (bot/rules.py, handlers/edit.py)
+    EDIT_MENU = "edits"  # which picture to edit
+    REGION_MENU = "regions"  # which picture to open in the Mini App
     BACK = "back"  # the main keyboard again
     # Daily use (issue 15): the original file, how a picture was made, its seed again, ⭐.
     PNG = "png"  # picture `pic`'s stored PNG as a document
@@ -87,6 +90,7 @@ class PhotoAct(StrEnum):
     MIX = "mix"  # the two photos mixed at `balance`
     PAIR = "pair"  # wait for a second photo to mix with this one
     ONLY_LAST = "only"  # of two photos, just the last one: its own choices
+    EDIT = "edit"  # change the photo as the user writes next
 
 
 class PhotoCb(CallbackData, prefix="p"):

@@ -19,7 +19,7 @@ async def test_a_russian_prompt_becomes_an_album_drawn_by_klein(tg: FakeTelegram
     album, buttons = await draw(user, "рыжая лиса в снегу", style="Без стиля")
     assert sizes(album) == [(128, 128)] * 4
     assert "рыжая лиса в снегу" in album.text
-    assert any("🔭" in label for label in buttons.labels) and any("🖌" in label for label in buttons.labels)
+    assert any("🔭" in label for label in buttons.labels) and any("🪄" in label for label in buttons.labels)
 
 
 async def test_variations_of_a_klein_picture(tg: FakeTelegram, bot):

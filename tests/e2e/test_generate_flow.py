@@ -175,7 +175,7 @@ async def test_zoom_out_extends_one_picture(tg: FakeTelegram, bot):
 async def test_remix_asks_for_a_new_prompt_over_the_outlines(tg: FakeTelegram, bot):
     user = FakeUser(tg, 109)
     _, buttons = await draw(user, "a cat on a sofa")
-    await user.press(buttons, "🖌")
+    await user.press(buttons, "🪄")
     await user.next_edit()
     await user.press(buttons, "3")
     question = await user.next_message()
