@@ -24,11 +24,7 @@ import threading
 import time
 from urllib.parse import urlparse
 
-from aiogram import Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
+from aiogram import Dispatcher
 from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
@@ -41,12 +37,14 @@ from handlers import get_routers
 from locales import Translator
 
 from .access import AccessPolicy
+from .capabilities import capabilities
 from .commands import set_commands
 from .config import Settings, StartupError, settings_or_explain
 from .delivery import Delivery
 from .intake import Intake
 from .limits import DailyQuota, FloodControl, Metered
 from .logs import setup_logging
+from .messenger import make_bot
 from .metrics import READY_CHECK_S, Metrics, add_routes
 from .middlewares import Access, Flood, HandledOnce, InFlight, Locale, Restarting
 from .recovery import recover
@@ -79,12 +77,7 @@ class App:
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
         self.translator = Translator(settings.default_locale)
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-        self.bot = Bot(
-            settings.bot_token.get_secret_value(),
-            session=session,
-            default=DefaultBotProperties(parse_mode=ParseMode.HTML),
-        )
+        self.bot = make_bot(settings)  # Telegram, or MAX through bot/max/ (MESSENGER)
         self.store = open_store(settings.redis_url, settings.job_ttl_s, settings.picture_dir)
         self.engine = engine or Engine(settings.engine)
         self.access = AccessPolicy(settings, self.store)
@@ -122,6 +115,7 @@ class App:
             intake=self.requests.intake,
             access=self.access,
             quota=self.quota,
+            caps=capabilities(settings.messenger),
             started_at=time.monotonic(),
         )
         # aiogram closes the FSM storage in its own shutdown hook, before handlers in flight are done;
@@ -294,6 +288,7 @@ async def amain() -> int:
     settings = settings_or_explain()
     secrets = (
         settings.bot_token.get_secret_value(),
+        settings.max_token.get_secret_value(),
         settings.webhook_secret.get_secret_value(),
         urlparse(settings.redis_url).password or "",
     )
