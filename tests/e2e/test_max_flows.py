@@ -176,3 +176,33 @@ async def test_a_429_and_an_attachment_not_ready_cost_neither_a_lost_nor_a_doubl
     with_pictures = [m for m in user.sent_to_me() if m.images]
     assert len(with_pictures) == 1, "the pictures came exactly once"
     assert not refused(fake)
+
+
+@needs("zoom")
+async def test_screens_change_in_place_and_settings_and_admin_commands_answer(fake: FakeMax, max_bot):
+    user = MaxUser(fake, 1106, name="Вера", locale="ru-RU")
+    await user.send_text("сад камней")
+    screen = await user.next_message(lambda m: bool(m.buttons))
+    await user.press(screen, "16:9")  # the keyboard changes, the text stays (MAX edits the whole message)
+    await user.next_edit(lambda m: m.mid == screen.mid)
+    kept = fake.messages[screen.mid]["body"]
+    assert kept["text"] == shown("ru", "draft-generate", prompt="сад камней")
+    assert "✓ 16:9" in [b["text"] for a in kept["attachments"] for row in a["payload"]["buttons"] for b in row]
+
+    await user.press(screen, screen.labels[0])
+    _, buttons = await user.results()
+    await user.press(buttons, label("ru", "btn-zoom"))  # a sub-menu in the same message, then back
+    menu = await user.next_edit(lambda m: m.mid == buttons.mid)
+    assert menu.text == shown("ru", "results-pick-zoom")
+    await user.press(buttons, label("ru", "btn-back"))
+    await user.next_edit(lambda m: m.mid == buttons.mid)
+    main = Sent(menu.call, fake.messages[buttons.mid])
+    assert main.labels == buttons.labels and main.text == buttons.text
+
+    await user.send_text("/settings")
+    settings = await user.next_message()
+    assert settings.text.startswith("⚙️ Настройки") and settings.buttons
+
+    admin = MaxUser(fake, ADMIN)
+    await admin.send_text("/stats")
+    assert (await admin.next_message()).text.startswith("📊 Stats")
