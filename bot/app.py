@@ -28,7 +28,6 @@ from aiogram import Dispatcher
 from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from engine.models import ModelNotFound
@@ -44,7 +43,7 @@ from .delivery import Delivery
 from .intake import Intake
 from .limits import DailyQuota, FloodControl, Metered
 from .logs import setup_logging
-from .messenger import make_bot
+from .messenger import make_bot, webhook_handler
 from .metrics import READY_CHECK_S, Metrics, add_routes
 from .middlewares import Access, Flood, HandledOnce, InFlight, Locale, Restarting
 from .recovery import recover
@@ -182,7 +181,8 @@ class App:
         if s.webhook_url:
             self.webhook_secret = s.webhook_secret.get_secret_value() or secrets.token_urlsafe(32)
             path = urlparse(s.webhook_url).path or "/webhook"
-            SimpleRequestHandler(self.dp, self.bot, secret_token=self.webhook_secret).register(app, path=path)
+            handler = webhook_handler(s.messenger)  # MAX POSTs its own Update, with its own secret header
+            handler(self.dp, self.bot, secret_token=self.webhook_secret).register(app, path=path)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         host, port, name = (

@@ -114,6 +114,4 @@ def settings_or_explain() -> Settings:
             "MAX_TOKEN is not set: put MAX_TOKEN=<the token @MasterBot gave you> in .env next to README.md, "
             "or in the environment"
         )
-    if settings.messenger == "max" and settings.webhook_url:
-        raise StartupError("WEBHOOK_URL: on MAX the bot uses long polling only for now; unset WEBHOOK_URL")
     return settings

@@ -7,6 +7,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 
 from .config import Settings
 
@@ -24,3 +25,12 @@ def make_bot(settings: Settings) -> Bot:
         return Bot(MAX_STAND_IN_TOKEN, session=session, default=default)
     telegram = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     return Bot(settings.bot_token.get_secret_value(), session=telegram, default=default)
+
+
+def webhook_handler(messenger: str) -> type[SimpleRequestHandler]:
+    """What receives the webhook's POSTs: aiogram's own for Telegram, MaxWebhook for MAX's Update."""
+    if messenger == "max":
+        from .max.webhook import MaxWebhook
+
+        return MaxWebhook
+    return SimpleRequestHandler

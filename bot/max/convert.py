@@ -26,6 +26,18 @@ def html_for_max(text: str) -> str:
     return TAG.sub(lambda m: m.group(0) if m.group(1).lower() in KEPT_TAGS else "", text)
 
 
+def fit(text: str) -> str:
+    """At most TEXT_LIMIT characters (Telegram allows 4096). A text that must be cut loses its tags (a cut one, or
+    one left open, would make the whole text refused); entities stay escaped."""
+    if len(text) <= TEXT_LIMIT:
+        return text
+    plain = TAG.sub("", text)
+    if len(plain) <= TEXT_LIMIT:
+        return plain
+    cut = plain[: TEXT_LIMIT - 1]
+    return cut[: cut.rfind("&")] + "…" if cut.rfind("&") > cut.rfind(";") else cut + "…"
+
+
 def stable_id(*parts: object) -> int:
     """The same positive integer for the same update every time it comes (a restart, a redelivery): HandledOnce
     then knows it was handled."""

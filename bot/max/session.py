@@ -13,7 +13,8 @@ Telegram objects aiogram expects. getUpdates is MAX long polling, so aiogram's o
 | sendChatAction | POST /chats/{id}/actions |
 | getFile + download | the attachment's URL |
 | getMe | GET /me |
-| deleteWebhook, setMyCommands | nothing to do (commands are set in @MasterBot) |
+| setWebhook / deleteWebhook / getWebhookInfo | POST / DELETE / GET /subscriptions |
+| setMyCommands, deleteMyCommands | nothing to do (commands are set in @MasterBot) |
 
 Anything else answers 400 "not available on MAX", which the bot's careful wrappers treat as any refusal.
 """
@@ -42,12 +43,14 @@ from aiogram.methods import (
     GetFile,
     GetMe,
     GetUpdates,
+    GetWebhookInfo,
     SendChatAction,
     SendDocument,
     SendMediaGroup,
     SendMessage,
     SendPhoto,
     SetMyCommands,
+    SetWebhook,
     TelegramMethod,
 )
 from aiogram.types import InputFile
@@ -89,7 +92,9 @@ class MaxSession(BaseSession):
             AnswerCallbackQuery: self._answer,
             SendChatAction: self._chat_action,
             GetFile: self._get_file,
-            DeleteWebhook: _nothing,
+            SetWebhook: self._set_webhook,
+            DeleteWebhook: self._delete_webhook,
+            GetWebhookInfo: self._webhook_info,
             SetMyCommands: _nothing,
             DeleteMyCommands: _nothing,
         }
@@ -155,10 +160,44 @@ class MaxSession(BaseSession):
         found: list[dict[str, Any]] = []
         for update in answer.get("updates") or []:
             try:
-                found.extend(await convert.updates(update, self.ids, self.me or {}))
+                found.extend(await self.updates_of(update))
             except (KeyError, TypeError, ValueError) as error:  # one odd update must not stop polling
                 log.warning("MAX update skipped (%s: %s): %.300s", type(error).__name__, error, update)
         return found
+
+    async def updates_of(self, update: dict[str, Any]) -> list[dict[str, Any]]:
+        """One MAX update (polled, or POSTed to the webhook) as the Telegram updates the Dispatcher takes."""
+        if self._own(update):
+            return []
+        return await convert.updates(update, self.ids, self.me or {})
+
+    # ---- webhook (bot/max/webhook.py receives) -----------------------------------------------------------
+    async def _set_webhook(self, bot: Bot, method: SetWebhook) -> bool:
+        body: dict[str, Any] = {"url": method.url, "update_types": list(convert.UPDATE_TYPES)}
+        if method.secret_token:
+            body["secret"] = method.secret_token
+        await self.max.call("POST", "/subscriptions", body=body)
+        return True
+
+    async def _delete_webhook(self, bot: Bot, method: DeleteWebhook) -> bool:
+        """MAX sends nothing to long polling while a webhook subscription exists: polling starts by removing it."""
+        for subscription in (await self.max.call("GET", "/subscriptions")).get("subscriptions") or []:
+            await self.max.call("DELETE", "/subscriptions", {"url": subscription["url"]})
+        return True
+
+    async def _webhook_info(self, bot: Bot, method: GetWebhookInfo) -> dict[str, Any]:
+        subscriptions = (await self.max.call("GET", "/subscriptions")).get("subscriptions") or []
+        return {"url": subscriptions[0]["url"] if subscriptions else "", "has_custom_certificate": False,
+                "pending_update_count": 0}  # fmt: skip
+
+    def _own(self, update: dict[str, Any]) -> bool:
+        """A message of the bot's own, should MAX report it: never an update for the bot to answer."""
+        sender = (update.get("message") or {}).get("sender") or {}
+        return (
+            update.get("update_type") == "message_created"
+            and bool(self.me)
+            and sender.get("user_id") == (self.me or {}).get("id")
+        )
 
     async def _get_file(self, bot: Bot, method: GetFile) -> dict[str, Any]:
         url = await self.ids.file_url(method.file_id)
@@ -226,7 +265,7 @@ class MaxSession(BaseSession):
     def _text(self, text: Any, method: Any) -> str | None:
         if not isinstance(text, str) or not text:
             return None
-        return convert.html_for_max(text) if _is_html(method) else text
+        return convert.fit(convert.html_for_max(text) if _is_html(method) else text)
 
     # ---- editing -----------------------------------------------------------------------------------------
     async def _edit_text(self, bot: Bot, method: EditMessageText) -> bool:

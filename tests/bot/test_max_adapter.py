@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 import pytest_asyncio
-from aiogram import Bot
+from aiogram import Bot, Dispatcher, Router
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import AnswerCallbackQuery
 from aiogram.types import (
@@ -17,8 +17,10 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputMediaPhoto,
+    Message,
     ReplyParameters,
 )
+from aiohttp import web
 from fakemax import FakeMax, MaxUser
 from PIL import Image
 
@@ -26,6 +28,7 @@ from bot.config import Settings, StartupError, settings_or_explain
 from bot.logs import RedactTokens
 from bot.max import IdMap, MaxApi, MaxSession
 from bot.max.ids import RedisIdMap
+from bot.max.webhook import MaxWebhook
 from bot.messenger import MAX_STAND_IN_TOKEN
 
 
@@ -231,3 +234,57 @@ def test_on_max_the_max_lists_apply_and_a_missing_token_is_named(monkeypatch: py
     with pytest.raises(StartupError, match="MAX_TOKEN is not set"):
         settings_or_explain()
     assert "secret-max-token" not in RedactTokens(("secret-max-token",)).redact("Authorization: secret-max-token")
+
+
+async def test_in_webhook_mode_max_posts_updates_with_its_secret_and_the_dispatcher_answers(fake: FakeMax):
+    bot, dp, router = max_bot(fake), Dispatcher(), Router()
+
+    @router.message()
+    async def echo(message: Message) -> None:
+        await message.answer(f"got {message.text}")
+
+    dp.include_router(router)
+    app = web.Application()
+    MaxWebhook(dp, bot, secret_token="s3cret-Value_1").register(app, path="/max")
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/max"  # type: ignore[union-attr]
+    user = MaxUser(fake, 11)
+    try:
+        await bot.get_me()
+        await bot.set_webhook(url, secret_token="s3cret-Value_1")
+        assert fake.subscriptions[0]["url"] == url and fake.subscriptions[0]["secret"] == "s3cret-Value_1"
+        await user.send_text("ping")
+        assert (await user.next_message()).text == "got ping"
+        assert fake.deliveries[-1][0] == 200
+        async with aiohttp.ClientSession() as http, http.post(url, json={"update_type": "x"}) as forged:
+            assert forged.status == 401, "a POST without MAX's secret header is refused"
+
+        await bot.delete_webhook()  # back to long polling: MAX polls nothing while subscribed
+        assert fake.subscriptions == []
+        await user.send_text("again")
+        [update] = await bot.get_updates(timeout=0)
+        assert update.message.text == "again"
+    finally:
+        await runner.cleanup()
+        await bot.session.close()
+
+
+async def test_a_text_over_maxs_4000_characters_is_cut_and_the_bots_own_messages_are_not_updates(fake: FakeMax):
+    user = MaxUser(fake, 12)
+    bot = max_bot(fake)
+    try:
+        me = await bot.get_me()
+        await bot.send_message(user.chat_id, "<b>" + "word " * 819 + "</b>")  # 4102 characters, as Telegram allows
+        long = await user.next_message()
+        assert len(long.call.body["text"]) <= 4000 and long.call.body["text"].endswith("…")
+        mine = {"sender": fake.me, "recipient": {"chat_id": user.chat_id, "chat_type": "dialog"},
+                "body": {"mid": fake.new_mid(), "seq": 1, "text": "echo", "attachments": []}}  # fmt: skip
+        await fake.push({"update_type": "message_created", "message": mine})
+        await user.send_text("mine")
+        [update] = await bot.get_updates(timeout=0)
+        assert update.message.text == "mine" and me.id == fake.me["user_id"]
+    finally:
+        await bot.session.close()

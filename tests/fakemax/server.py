@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from PIL import Image
 
@@ -89,6 +90,8 @@ class FakeMax:
         self.updates: list[tuple[int, dict]] = []  # (number, Update) not confirmed yet
         self.faults: list[Fault] = []
         self.not_ready_left = 0
+        self.subscriptions: list[dict] = []  # webhook subscriptions: updates are POSTed there instead of polled
+        self.deliveries: list[tuple[int, dict]] = []  # (HTTP status the webhook answered, Update)
         self.injected: set[int] = set()  # indexes of the calls refused on a test's request (429, not ready)
         self.server_errors: list[str] = []
         self._numbers = itertools.count(1)
@@ -134,7 +137,16 @@ class FakeMax:
 
     async def push(self, update: dict) -> None:
         update.setdefault("timestamp", int(time.time() * 1000))
+        if self.subscriptions:
+            await self._deliver(self.subscriptions[0], update)
+            return
         self.updates.append((next(self._numbers), update))
+        await self._notify()
+
+    async def _deliver(self, subscription: dict, update: dict) -> None:
+        headers = {"X-Max-Bot-Api-Secret": subscription["secret"]} if subscription.get("secret") else {}
+        async with aiohttp.ClientSession() as http, http.post(subscription["url"], json=update, headers=headers) as r:
+            self.deliveries.append((r.status, update))
         await self._notify()
 
     # ---- faults -----------------------------------------------------------------------------------------
@@ -226,6 +238,9 @@ class FakeMax:
             "POST /uploads": self._post_uploads,
             "POST /answers": self._post_answer,
             "POST /chats/{id}/actions": self._post_action,
+            "GET /subscriptions": self._get_subscriptions,
+            "POST /subscriptions": self._post_subscription,
+            "DELETE /subscriptions": self._delete_subscription,
         }.get(call.route)
         if handler is None:
             raise MaxError(404, "not.found", f"no method {call.route}")
@@ -234,7 +249,30 @@ class FakeMax:
     async def _get_me(self, call: Call) -> dict:
         return self.me
 
+    async def _get_subscriptions(self, call: Call) -> dict:
+        return {"subscriptions": [{k: v for k, v in s.items() if k != "secret"} for s in self.subscriptions]}
+
+    async def _post_subscription(self, call: Call) -> dict:
+        body = call.body if isinstance(call.body, dict) else {}
+        url = body.get("url") or ""
+        # HTTPS on 443 in production; a loopback http:// URL is let through for the tests' own server.
+        if not (url.startswith("https://") or url.startswith("http://127.0.0.1:")):
+            raise bad("url: must start with https://")
+        if "secret" in body and not re.fullmatch(r"[a-zA-Z0-9_-]{5,256}", body["secret"] or ""):
+            raise bad("secret: 5-256 of A-Z, a-z, 0-9, _ and -")
+        self.subscriptions = [s for s in self.subscriptions if s["url"] != url]
+        self.subscriptions.append({"url": url, "time": int(time.time() * 1000),
+                                   "update_types": body.get("update_types"), "secret": body.get("secret")})  # fmt: skip
+        return {"success": True}
+
+    async def _delete_subscription(self, call: Call) -> dict:
+        url = call.query.get("url") or ""
+        self.subscriptions = [s for s in self.subscriptions if s["url"] != url]
+        return {"success": True}
+
     async def _get_updates(self, call: Call) -> dict:
+        if self.subscriptions:
+            raise MaxError(405, "method.not.allowed", "the bot is subscribed to a webhook: no long polling")
         q = call.query
         limit = _int(q, "limit", 100, 1, 1000)
         timeout = _int(q, "timeout", 30, 0, 90)
