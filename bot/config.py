@@ -7,6 +7,7 @@ ENGINE_* (engine/settings.py).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -114,4 +115,10 @@ def settings_or_explain() -> Settings:
             "MAX_TOKEN is not set: put MAX_TOKEN=<the token @MasterBot gave you> in .env next to README.md, "
             "or in the environment"
         )
+    if settings.messenger == "max" and settings.webhook_url:
+        secret = settings.webhook_secret.get_secret_value()
+        if secret and not re.fullmatch(r"[A-Za-z0-9_-]{5,256}", secret):
+            raise StartupError("WEBHOOK_SECRET: MAX takes 5-256 characters of A-Z, a-z, 0-9, _ and - only")
+        if not settings.webhook_url.startswith("https://"):
+            raise StartupError("WEBHOOK_URL: MAX delivers to an https:// URL (port 443) only")
     return settings

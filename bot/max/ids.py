@@ -1,9 +1,10 @@
-"""The integers aiogram needs for what MAX names otherwise: message ids ("mid.…" strings), file ids (an attachment's
-URL), update ids (MAX has none), and the long-polling marker that says which updates were handled.
+"""The integers aiogram needs for what MAX names otherwise: message ids ("mid.…" strings) and file ids (an
+attachment's URL); the text of a message with buttons (MAX edits whole messages); the long-polling marker that says
+which updates were handled.
 
-In Redis when REDIS_URL is set, so a button pressed under a message sent before a restart still finds its message,
-an update seen before a crash keeps its id (HandledOnce skips it), and polling resumes where it was confirmed;
-otherwise in memory, like the rest of the bot's state.
+In Redis when REDIS_URL is set, so that a button pressed under a message sent before a restart still finds its
+message and polling resumes where it was confirmed; otherwise in memory, like the rest of the bot's state.
+(Update ids need no map: bot/max/convert.py derives them from the update itself.)
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ class IdMap:
         self._ids: OrderedDict[str, int] = OrderedDict()  # mid -> int
         self._mids: OrderedDict[int, str] = OrderedDict()  # int -> mid
         self._files: OrderedDict[str, str] = OrderedDict()  # file id -> URL
+        self._texts: OrderedDict[str, str] = OrderedDict()  # mid -> the HTML text the bot gave a message with buttons
         self._counter = itertools.count(1)
-        self._updates = itertools.count(1)
         self._marker: int | None = None
 
     async def message_id(self, mid: str) -> int:
@@ -43,8 +44,13 @@ class IdMap:
     async def file_url(self, file_id: str) -> str | None:
         return self._files.get(file_id)
 
-    async def update_id(self) -> int:
-        return next(self._updates)
+    async def put_text(self, mid: str, text: str) -> None:
+        """The text of a message with buttons: swapping its keyboard later must send it again (MAX edits whole
+        messages)."""
+        _put(self._texts, mid, text)
+
+    async def text(self, mid: str) -> str | None:
+        return self._texts.get(mid)
 
     async def marker(self) -> int | None:
         return self._marker
@@ -102,8 +108,11 @@ class RedisIdMap(IdMap):
     async def file_url(self, file_id: str) -> str | None:
         return await self.redis.get(self._key("file", file_id))
 
-    async def update_id(self) -> int:
-        return int(await self.redis.incr(self._key("next-update")))
+    async def put_text(self, mid: str, text: str) -> None:
+        await self.redis.set(self._key("text", mid), text, ex=self.ttl_s)
+
+    async def text(self, mid: str) -> str | None:
+        return await self.redis.get(self._key("text", mid))
 
     async def marker(self) -> int | None:
         value = await self.redis.get(self._key("marker"))

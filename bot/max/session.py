@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
@@ -64,7 +63,6 @@ log = logging.getLogger(__name__)
 IMAGE_BYTES = 50 * 1024 * 1024  # MAX: an image up to 50 MB and 7680 x 7680 px, both; bigger goes as a file
 IMAGE_SIDE = 7680
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the bot's own bound on a user's file (bot/files.py), MAX has a higher one
-TEXTS_KEPT = 10_000
 ACTIONS = {"typing": "typing_on", "upload_photo": "sending_photo", "upload_document": "sending_file"}
 # MAX's page for the API: files come from their own URLs, so a "file path" is that URL.
 FILE_URLS = TelegramAPIServer(base="max://{token}/{method}", file="{path}")
@@ -78,7 +76,6 @@ class MaxSession(BaseSession):
         self.me: dict[str, Any] | None = None
         self._marker: int | None = None
         self._marker_loaded = False
-        self._texts: OrderedDict[str, str | None] = OrderedDict()  # mid -> the HTML text the bot gave it
         self._calls: dict[type, Callable[[Bot, Any], Awaitable[Any]]] = {
             GetMe: self._get_me,
             GetUpdates: self._get_updates,
@@ -239,7 +236,7 @@ class MaxSession(BaseSession):
     async def _post(self, method: Any, text: Any, attachments: list[dict], markup: Any) -> dict[str, Any]:
         query, body = await self._message(method, text, attachments, markup)
         sent = await self.max.send(query, body)
-        self._remember(sent["body"]["mid"], body["text"])
+        await self._remember(sent["body"]["mid"], body)
         return (await convert.messages(sent, self.ids))[0]
 
     async def _message(
@@ -274,15 +271,15 @@ class MaxSession(BaseSession):
         text = self._text(method.text, method)
         body = {"text": text, "attachments": [keys] if keys else [], **({"format": "html"} if _is_html(method) else {})}
         await self._put(mid, body)
-        self._remember(mid, text)
+        await self._remember(mid, body)
         return True
 
     async def _edit_markup(self, bot: Bot, method: EditMessageReplyMarkup) -> bool:
         """The keyboard swapped, the text kept: MAX edits the whole message, so the text the bot gave it goes
-        again (unknown after a restart: then null, which leaves it as it is)."""
+        again (kept with REDIS_URL across a restart; unknown otherwise: then null, which leaves it as it is)."""
         mid = await self._mid(method.message_id)
         keys = convert.keyboard(method.reply_markup)
-        text = self._texts.get(mid)
+        text = await self.ids.text(mid)
         body = {"text": text, "attachments": [keys] if keys else [], **({"format": "html"} if text else {})}
         await self._put(mid, body)
         return True
@@ -298,11 +295,9 @@ class MaxSession(BaseSession):
             raise MaxError(400, "message.not.found", "message to edit not found")
         return mid.split("#")[0]
 
-    def _remember(self, mid: str, text: str | None) -> None:
-        self._texts[mid] = text
-        self._texts.move_to_end(mid)
-        while len(self._texts) > TEXTS_KEPT:
-            self._texts.popitem(last=False)
+    async def _remember(self, mid: str, body: dict[str, Any]) -> None:
+        if body.get("text") and any(a.get("type") == "inline_keyboard" for a in body.get("attachments") or []):
+            await self.ids.put_text(mid, body["text"])
 
     async def _delete(self, bot: Bot, method: DeleteMessage) -> bool:
         await self.max.call("DELETE", "/messages", {"message_id": await self._mid(method.message_id)})

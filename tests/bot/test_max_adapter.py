@@ -208,13 +208,14 @@ async def test_redis_keeps_message_ids_files_and_the_marker_across_a_restart(red
     number = await first.message_id("mid.0001")
     await first.put_file("max-abc", "https://files.example/1")
     await first.confirm(41)
+    await first.put_text("mid.0001", "<b>Pick</b>")
     await first.close()
     second = RedisIdMap.from_url(redis_server.url, ttl_s=600)
     try:
         assert await second.message_id("mid.0001") == number and await second.mid(number) == "mid.0001"
         assert await second.message_id("mid.0002") != number
         assert await second.file_url("max-abc") == "https://files.example/1"
-        assert await second.marker() == 41
+        assert await second.marker() == 41 and await second.text("mid.0001") == "<b>Pick</b>"
     finally:
         await second.close()
 

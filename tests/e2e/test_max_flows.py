@@ -1,8 +1,8 @@
 """The same bot on MAX: the real bot process (MESSENGER=max, tiny models) long-polling a fake MAX Bot API.
 
 A MAX user writes, presses buttons and sends photos as MAX carries them (several images in one message, a dialog
-whose chat id is not the user's id); the bot answers through the MAX adapter (bot/max/). One bot for the module:
-tests/e2e/faulty_bot.py, so that "[hold=600]" keeps a request running until it is cancelled.
+whose chat id is not the user's id); the bot answers through the MAX adapter (bot/max/). One bot for the module,
+on Redis: tests/e2e/faulty_bot.py, so that "[hold=600]" keeps a request running until it is cancelled.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ async def fake() -> AsyncIterator[FakeMax]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def max_bot(
-    fake: FakeMax, engine_cache, tmp_path_factory: pytest.TempPathFactory
+    fake: FakeMax, engine_cache, redis, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[MaxBotProcess]:
     env = fast_env(
         engine_cache,
+        REDIS_URL=redis.url,  # the MAX ids, the marker and the texts of messages with buttons in Redis
         MAX_ALLOWED_USER_IDS=",".join(map(str, ALLOWED)),
         MAX_ADMIN_USER_IDS=str(ADMIN),
         ALLOWED_USER_IDS="999",  # Telegram's list: never the one that counts on MAX
