@@ -13,10 +13,11 @@ from typing import Any
 
 from aiogram.types import InlineKeyboardMarkup
 
+from ..capabilities import MAX
 from .ids import IdMap
 
 UPDATE_TYPES = ("message_created", "message_callback", "bot_started")
-TEXT_LIMIT = 4000  # MAX's NewMessageBody.text maxLength
+TEXT_LIMIT = MAX.text_limit  # MAX's NewMessageBody.text maxLength
 # Telegram HTML the MAX HTML format also knows; any other tag (<tg-spoiler>, <blockquote>…) is dropped, its text kept.
 KEPT_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "del", "strike", "a", "code", "pre"}
 TAG = re.compile(r"</?([a-zA-Z][a-zA-Z0-9-]*)\b[^>]*>")

@@ -55,13 +55,14 @@ from aiogram.methods import (
 from aiogram.types import InputFile
 from PIL import Image
 
+from ..capabilities import MAX
 from . import convert
 from .api import MaxApi, MaxError, MaxNetworkError
 from .ids import IdMap
 
 log = logging.getLogger(__name__)
 IMAGE_BYTES = 50 * 1024 * 1024  # MAX: an image up to 50 MB and 7680 x 7680 px, both; bigger goes as a file
-IMAGE_SIDE = 7680
+IMAGE_SIDE = MAX.image_side
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the bot's own bound on a user's file (bot/files.py), MAX has a higher one
 ACTIONS = {"typing": "typing_on", "upload_photo": "sending_photo", "upload_document": "sending_file"}
 # MAX's page for the API: files come from their own URLs, so a "file path" is that URL.

@@ -234,6 +234,10 @@ def test_on_max_the_max_lists_apply_and_a_missing_token_is_named(monkeypatch: py
     monkeypatch.delenv("MAX_TOKEN", raising=False)
     with pytest.raises(StartupError, match="MAX_TOKEN is not set"):
         settings_or_explain()
+    monkeypatch.setenv("MAX_TOKEN", "secret-max-token")
+    monkeypatch.setenv("WEBHOOK_URL", "http://bot.example.com/max")
+    with pytest.raises(StartupError, match="https://"):
+        settings_or_explain()
     assert "secret-max-token" not in RedactTokens(("secret-max-token",)).redact("Authorization: secret-max-token")
 
 
