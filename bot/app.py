@@ -26,15 +26,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
-from aiogram import Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
+from aiogram import Dispatcher
 from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from engine.fleet.client import FleetService
@@ -42,12 +37,14 @@ from handlers import get_routers
 from locales import Translator
 
 from .access import AccessPolicy
+from .capabilities import capabilities
 from .commands import set_commands
 from .config import Settings, StartupError, settings_or_explain
 from .delivery import Delivery
 from .intake import Intake
 from .limits import DailyQuota, FloodControl, Metered
 from .logs import setup_logging
+from .messenger import make_bot, webhook_handler
 from .metrics import READY_CHECK_S, Metrics, add_routes
 from .middlewares import Access, Flood, HandledOnce, InFlight, Locale, Restarting
 from .recovery import recover
@@ -100,12 +97,7 @@ class App:
     def __init__(self, settings: Settings, engine: Engine | FleetService | None = None) -> None:
         self.settings = settings
         self.translator = Translator(settings.default_locale)
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-        self.bot = Bot(
-            settings.bot_token.get_secret_value(),
-            session=session,
-            default=DefaultBotProperties(parse_mode=ParseMode.HTML),
-        )
+        self.bot = make_bot(settings)  # Telegram, or MAX through bot/max/ (MESSENGER)
         self.store = open_store(settings.redis_url, settings.job_ttl_s, settings.picture_dir)
         self.engine = engine or image_service(settings)
         self.access = AccessPolicy(settings, self.store)
@@ -147,6 +139,7 @@ class App:
             intake=self.requests.intake,
             access=self.access,
             quota=self.quota,
+            caps=capabilities(settings.messenger),
             started_at=time.monotonic(),
         )
         # aiogram closes the FSM storage in its own shutdown hook, before handlers in flight are done;
@@ -219,7 +212,8 @@ class App:
         if s.webhook_url:
             self.webhook_secret = s.webhook_secret.get_secret_value() or secrets.token_urlsafe(32)
             path = urlparse(s.webhook_url).path or "/webhook"
-            SimpleRequestHandler(self.dp, self.bot, secret_token=self.webhook_secret).register(app, path=path)
+            handler = webhook_handler(s.messenger)  # MAX POSTs its own Update, with its own secret header
+            handler(self.dp, self.bot, secret_token=self.webhook_secret).register(app, path=path)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         host, port, name = (
@@ -325,6 +319,7 @@ async def amain() -> int:
     settings = settings_or_explain()
     secrets = (
         settings.bot_token.get_secret_value(),
+        settings.max_token.get_secret_value(),
         settings.webhook_secret.get_secret_value(),
         urlparse(settings.redis_url).password or "",
     )

@@ -1,16 +1,18 @@
 """All configuration in one pydantic-settings tree; nothing else reads os.environ.
 
 Names are a contract (README): BOT_TOKEN, TELEGRAM_API_URL, REDIS_URL, ALLOWED_USER_IDS, ADMIN_USER_IDS,
-DEFAULT_LOCALE, and the engine's ENGINE_* (engine/settings.py).
+DEFAULT_LOCALE, MESSENGER, MAX_TOKEN, MAX_API_URL, MAX_ALLOWED_USER_IDS, MAX_ADMIN_USER_IDS, and the engine's
+ENGINE_* (engine/settings.py).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.settings import EngineSettings
@@ -21,7 +23,7 @@ IdSet = Annotated[frozenset[int], NoDecode]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    bot_token: SecretStr
+    bot_token: SecretStr = SecretStr("")  # required with MESSENGER=telegram (settings_or_explain)
     telegram_api_url: str = "https://api.telegram.org"
     redis_url: str = ""  # empty = memory (FSM and job records are lost on restart)
 
@@ -61,6 +63,15 @@ class Settings(BaseSettings):
 
     engine: EngineSettings = Field(default_factory=EngineSettings)
 
+    # MAX (docs/MESSENGERS.md): the same bot on MAX instead of Telegram. MAX user ids are not Telegram's: each
+    # messenger has its own access lists, and with MESSENGER=max the MAX_* ones are the ones that apply.
+    messenger: Literal["telegram", "max"] = "telegram"
+    max_token: SecretStr = SecretStr("")
+    max_api_url: str = "https://platform-api.max.ru"
+    max_allowed_user_ids: IdSet = frozenset()
+    max_allowed_chat_ids: IdSet = frozenset()
+    max_admin_user_ids: IdSet = frozenset()
+
     @field_validator("quota_time_zone")
     @classmethod
     def _zone(cls, value: str) -> str:
@@ -70,7 +81,10 @@ class Settings(BaseSettings):
             raise ValueError("not a time zone name (IANA, like Europe/Moscow or UTC)") from None
         return value
 
-    @field_validator("allowed_user_ids", "allowed_chat_ids", "admin_user_ids", mode="before")
+    @field_validator(
+        "allowed_user_ids", "allowed_chat_ids", "admin_user_ids",
+        "max_allowed_user_ids", "max_allowed_chat_ids", "max_admin_user_ids", mode="before",
+    )  # fmt: skip
     @classmethod
     def _ids(cls, value: object) -> object:
         if isinstance(value, str):
@@ -78,6 +92,15 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return frozenset({value})
         return value
+
+    @model_validator(mode="after")
+    def _lists_of_the_messenger(self) -> Settings:
+        """On MAX the access lists are the MAX ones: everything downstream (access, admins, quota) reads these."""
+        if self.messenger == "max":
+            self.allowed_user_ids = self.max_allowed_user_ids
+            self.allowed_chat_ids = self.max_allowed_chat_ids
+            self.admin_user_ids = self.max_admin_user_ids
+        return self
 
 
 class StartupError(Exception):
@@ -87,7 +110,7 @@ class StartupError(Exception):
 def settings_or_explain() -> Settings:
     """The settings, or a StartupError naming each setting that is missing or wrong (no pydantic traceback)."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as error:
         lines = []
         prefix = "ENGINE_" if error.title == "EngineSettings" else ""  # the engine's own settings tree
@@ -101,3 +124,20 @@ def settings_or_explain() -> Settings:
             else:
                 lines.append(f"{name}: {problem['msg']} (got {problem.get('input')!r})")
         raise StartupError("; ".join(lines)) from None
+    if settings.messenger == "telegram" and not settings.bot_token.get_secret_value():
+        raise StartupError(
+            "BOT_TOKEN is not set: put BOT_TOKEN=<the token @BotFather gave you> in .env next to README.md, "
+            "or in the environment"
+        )
+    if settings.messenger == "max" and not settings.max_token.get_secret_value():
+        raise StartupError(
+            "MAX_TOKEN is not set: put MAX_TOKEN=<the token @MasterBot gave you> in .env next to README.md, "
+            "or in the environment"
+        )
+    if settings.messenger == "max" and settings.webhook_url:
+        secret = settings.webhook_secret.get_secret_value()
+        if secret and not re.fullmatch(r"[A-Za-z0-9_-]{5,256}", secret):
+            raise StartupError("WEBHOOK_SECRET: MAX takes 5-256 characters of A-Z, a-z, 0-9, _ and - only")
+        if not settings.webhook_url.startswith("https://"):
+            raise StartupError("WEBHOOK_URL: MAX delivers to an https:// URL (port 443) only")
+    return settings
