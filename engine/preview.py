@@ -4,7 +4,8 @@ Decoding a latent with the VAE costs about as much as a denoising step or two; a
 channels to RGB costs microseconds and shows the layout and colours forming, which is what a preview is for.
 For 4-channel latents (the SD 1.x / SDXL VAE family) the map is the well-known least-squares fit of latent
 channels to RGB (the factors ComfyUI and A1111 use); for any other latent (16, 32, 128 channels) the first three
-principal components of its channels stand in, so every model family gets a preview without a table of its own.
+principal components of its channels stand in, so every model family gets a preview without a table of its own;
+packed tokens (FLUX, Qwen-Image) are laid out on their grid first, from the picture's aspect.
 """
 
 from __future__ import annotations
@@ -49,9 +50,25 @@ def latent_rgb(latent: torch.Tensor) -> torch.Tensor | None:
     return ((rgb - low) / (high - low).clamp_min(1e-6)).clamp(0, 1)
 
 
-def latent_preview(latent: torch.Tensor) -> bytes | None:
-    """A small JPEG of one picture's latent (C, H, W), or None when it has no spatial shape to show."""
-    rgb = latent_rgb(latent)
+def spatial(latent: torch.Tensor, aspect: float) -> torch.Tensor | None:
+    """One picture's latent as (C, H, W). Transformer families (FLUX, Qwen-Image) hand over packed tokens (N, C):
+    a grid of N patches of the picture's `aspect` (width / height), unpacked here without knowing the family."""
+    if latent.ndim == 3:
+        return latent
+    if latent.ndim != 2 or aspect <= 0:
+        return None
+    tokens, channels = latent.shape
+    rows = max(1, round((tokens / aspect) ** 0.5))
+    if rows * (tokens // rows) != tokens:
+        return None
+    return latent.T.reshape(channels, rows, tokens // rows)
+
+
+def latent_preview(latent: torch.Tensor, aspect: float = 1.0) -> bytes | None:
+    """A small JPEG of one picture's latent, (C, H, W) or packed tokens (N, C) of a picture of `aspect` (width /
+    height); None when it has no spatial shape to show."""
+    grid = spatial(latent, aspect)
+    rgb = latent_rgb(grid) if grid is not None else None
     if rgb is None:
         return None
     pixels = (rgb.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()

@@ -398,10 +398,11 @@ class Engine:
         clock = PreviewClock()
 
         def on_latents(step: int, total: int, latents: Any) -> None:
-            if not clock.due(step, total) or getattr(latents, "ndim", 0) != 4:
+            if not clock.due(step, total) or getattr(latents, "ndim", 0) not in (3, 4):  # (B, C, H, W) / (B, N, C)
                 return
             for job, offset in wanted:
-                if offset < latents.shape[0] and (jpeg := latent_preview(latents[offset])) is not None:
+                aspect = job.plan.width / max(job.plan.height, 1)
+                if offset < latents.shape[0] and (jpeg := latent_preview(latents[offset], aspect)) is not None:
                     loop.call_soon_threadsafe(self._preview, job, jpeg)
 
         return on_latents

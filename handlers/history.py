@@ -81,4 +81,4 @@ async def bring_back(
     try:
         await delivery.bring_back(record, texts, *place(message))
     except PictureUnusable as unusable:
-        await message.answer(texts(unusable.key))
+        await delivery.tell(message, query.from_user.id, texts(unusable.key))

@@ -59,7 +59,7 @@ async def _apply(
     try:
         job = await press.requests.derive(press.record, rule, press.prefs, press.pic, **changes)
     except PictureUnusable as unusable:
-        await message.reply(texts(unusable.key))
+        await press.delivery.tell(message, press.query.from_user.id, texts(unusable.key))
         return
     if restore:
         await _show_main(press.query, press.record, texts, press.requests)
@@ -161,14 +161,14 @@ async def original(
     """The stored full-quality PNG, as a document (Telegram recompresses photos, never documents): no GPU work."""
     await answer(query, texts.plain("picked"))
     message = pressed_message(query)
+    delivery: Delivery = context["delivery"]
     try:
         data = await requests.picture(record, callback_data.pic)
     except PictureUnusable as unusable:
-        await message.reply(texts(unusable.key))
+        await delivery.tell(message, query.from_user.id, texts(unusable.key))
         return
     if len(record.pictures) > 1:
         await _show_main(query, record, texts, requests)
-    delivery: Delivery = context["delivery"]
     await delivery.send_original(record, callback_data.pic, data, texts, *place(message), message.message_id)
 
 

@@ -32,8 +32,20 @@ def test_other_families_latents_get_a_preview_too(channels: int):
     assert (rgb[:, :4].mean((1, 2)) - rgb[:, 4:].mean((1, 2))).abs().max() > 0.2, "the halves differ in colour"
 
 
-def test_packed_latents_have_no_preview():
-    assert latent_preview(torch.zeros(256, 64)) is None
+def test_packed_tokens_are_laid_out_on_the_pictures_grid():
+    # A FLUX-like 16:9 picture: 36 × 64 patches of 128 channels, the left half unlike the right.
+    grid = torch.randn(128, 36, 64, generator=torch.Generator().manual_seed(1))
+    grid[:, :, :32] += torch.randn(128, 1, 1, generator=torch.Generator().manual_seed(2)) * 3
+    tokens = grid.reshape(128, -1).T  # (N, C), row by row, as transformer pipelines pack them
+    image = Image.open(io.BytesIO(latent_preview(tokens, aspect=16 / 9) or b"")).convert("RGB")
+    assert image.width > image.height
+    left, right = image.getpixel((image.width // 4, image.height // 2)), image.getpixel((3 * image.width // 4, 10))
+    assert max(abs(a - b) for a, b in zip(left, right, strict=True)) > 40, "the halves are told apart"
+
+
+def test_tokens_that_make_no_grid_of_that_aspect_have_no_preview():
+    assert latent_preview(torch.zeros(257, 64), aspect=1.0) is None
+    assert latent_preview(torch.zeros(4, 2, 8, 8)) is None
 
 
 def test_previews_come_a_few_times_never_first_or_last(monkeypatch):
