@@ -72,6 +72,14 @@ async def draw(user: MaxUser, prompt: str, locale: str = "en") -> tuple[Sent, Se
     return await user.results()
 
 
+async def start(user: MaxUser, prompt: str, until: str) -> Sent:
+    """Write a prompt, tap "No style"; the status message once it shows `until`."""
+    await user.send_text(prompt)
+    screen = await user.next_message(lambda m: bool(m.buttons))
+    await user.press(screen, "No style")
+    return await user.next_edit(lambda m: m.mid == screen.mid and until in m.text)
+
+
 def refused(fake: FakeMax) -> list[str]:
     """Calls MAX refused that no test asked it to refuse."""
     return [
@@ -139,19 +147,20 @@ async def test_two_photos_in_one_message_mix_and_the_balance_changes(fake: FakeM
     assert "Mix 70/30" in again.text
 
 
-async def test_cancel_a_running_request_with_the_button_and_with_the_command(fake: FakeMax, max_bot):
+async def test_place_in_line_then_cancel_with_the_button_and_with_the_command(fake: FakeMax, max_bot):
     user = MaxUser(fake, 1104)
-    await user.send_text("a slow sunrise [hold=600]")
-    screen = await user.next_message(lambda m: bool(m.buttons))
-    await user.press(screen, "No style")
-    status = await user.next_edit(lambda m: m.mid == screen.mid and "Drawing" in m.text)
-    pressed = await user.press(status, "Cancel")
-    await user.next_edit(lambda m: m.mid == screen.mid and "Cancelled" in m.text)
+    running = await start(user, "a slow sunrise [hold=600]", until="Drawing")
+    waiting = await start(user, "a second sunrise", until="in line")
+    assert waiting.text == shown("en", "status-waiting", position=1) and waiting.labels == ["✖ Cancel"]
+
+    pressed = await user.press(waiting, "Cancel")
+    await user.next_edit(lambda m: m.mid == waiting.mid and "Cancelled" in m.text)
     assert {"notification": label("en", "job-cancelling")} in user.answers_to(pressed)
-    assert fake.messages[screen.mid]["body"]["attachments"] == [], "no buttons under a cancelled request"
+    assert fake.messages[waiting.mid]["body"]["attachments"] == [], "no buttons under a cancelled request"
 
     await user.send_text("/cancel")
-    assert (await user.next_message()).text == shown("en", "cancel-nothing")
+    assert (await user.next_message()).text == shown("en", "cancel-done", count=1)
+    await user.next_edit(lambda m: m.mid == running.mid and "Cancelled" in m.text)
     assert not [m for m in user.sent_to_me() if m.images], "nothing was delivered"
 
 
