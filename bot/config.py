@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -43,6 +44,11 @@ class Settings(BaseSettings):
     flood_rate_per_min: int = Field(30, ge=1)  # messages + button presses per user per minute
     flood_burst: int = Field(20, ge=1)  # ... of which this many at once (quick taps through /settings)
     daily_quota: int = Field(0, ge=0)  # pictures-requests per user per day; 0 = unlimited
+    quota_time_zone: str = "Europe/Moscow"  # the day of the daily quota ends at this zone's midnight (IANA name)
+    # Bot API 10.x features, where the Bot API server speaks them: pictures and their buttons as one rich message
+    # (sendRichMessage, 10.3) instead of an album and a reply; refusals in groups seen by their user only (10.2).
+    rich_messages: bool = False
+    ephemeral_messages: bool = False
     shutdown_drain_s: float = Field(60.0, ge=0)  # SIGTERM: how long the running job may finish
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object a line, for a log collector
@@ -50,6 +56,10 @@ class Settings(BaseSettings):
     # /metrics, /healthz, /readyz: on the webhook server in webhook mode, else on this port (0 = no server).
     http_host: str = "0.0.0.0"
     http_port: int = Field(8080, ge=0, le=65535)
+
+    # The Mini App (🖌 Region): its public HTTPS address, served by the server above ("" = no button).
+    public_url: str = ""
+    webapp_max_age_s: int = Field(3600, ge=60)  # how old Telegram's signed initData may be
 
     engine: EngineSettings = Field(default_factory=EngineSettings)
 
@@ -61,6 +71,15 @@ class Settings(BaseSettings):
     max_allowed_user_ids: IdSet = frozenset()
     max_allowed_chat_ids: IdSet = frozenset()
     max_admin_user_ids: IdSet = frozenset()
+
+    @field_validator("quota_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a time zone name (IANA, like Europe/Moscow or UTC)") from None
+        return value
 
     @field_validator(
         "allowed_user_ids", "allowed_chat_ids", "admin_user_ids",
