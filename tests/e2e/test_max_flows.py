@@ -8,6 +8,7 @@ on Redis: tests/e2e/faulty_bot.py, so that "[hold=600]" keeps a request running 
 from __future__ import annotations
 
 import io
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -39,6 +40,11 @@ async def max_bot(
         MAX_ALLOWED_USER_IDS=",".join(map(str, ALLOWED)),
         MAX_ADMIN_USER_IDS=str(ADMIN),
         ALLOWED_USER_IDS="999",  # Telegram's list: never the one that counts on MAX
+        # Telegram-only features switched on: on MAX they must stay hidden (bot/capabilities.py)
+        RICH_MESSAGES="true",
+        EPHEMERAL_MESSAGES="true",
+        PUBLIC_URL="https://easel.example",
+        HTTP_PORT=str(free_port()),  # the Mini App's page needs the bot's HTTP server
     )
     log_path = tmp_path_factory.mktemp("maxbot") / "bot.log"
     proc = MaxBotProcess(fake, env, FAULTY_BOT, log_path)
@@ -52,6 +58,12 @@ async def max_bot(
     finally:
         await proc.close()
         print(f"---- {log_path} ----\n{proc.logs()[-20000:]}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def label(locale: str, key: str, **values: object) -> str:
@@ -99,6 +111,7 @@ async def test_text_to_pictures_with_buttons_then_a_variation_and_4k(fake: FakeM
     assert len(pictures.images) == 4 and "a red fox in the snow" in pictures.text
     assert all(decoded(user, image).size[0] >= 64 for image in pictures.images)
     assert label("en", "btn-vary", n=1) in buttons.labels
+    assert label("en", "btn-region") not in buttons.labels, "no Mini App button on MAX"
     assert not [c for c in fake.of("POST /messages") if "access_token" in c.query], "the token goes in a header only"
 
     await user.press(buttons, label("en", "btn-vary", n=2))
@@ -126,6 +139,7 @@ async def test_a_russian_user_gets_russian_and_photo_variations(fake: FakeMax, m
     photo = await user.send_photos(sample_bytes("rocket.jpg"))
     choices = await user.next_message()
     assert choices.text == shown("ru", "photo-choices") and choices.reply_to == photo["body"]["mid"]
+    assert label("ru", "btn-photo-region") not in choices.labels
     await user.press(choices, label("ru", "btn-photo-vary"))
     varied, _ = await user.results()
     assert len(varied.images) == 4 and "Вариации" in varied.text
