@@ -22,38 +22,39 @@ import signal
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
-from aiogram import Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
+from aiogram import Dispatcher
 from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from engine.models import ModelNotFound
-from engine.service import Engine
+from engine.fleet.client import FleetService
 from handlers import get_routers
 from locales import Translator
 
 from .access import AccessPolicy
+from .capabilities import capabilities
 from .commands import set_commands
 from .config import Settings, StartupError, settings_or_explain
 from .delivery import Delivery
 from .intake import Intake
 from .limits import DailyQuota, FloodControl, Metered
 from .logs import setup_logging
+from .messenger import make_bot, webhook_handler
 from .metrics import READY_CHECK_S, Metrics, add_routes
 from .middlewares import Access, Flood, HandledOnce, InFlight, Locale, Restarting
 from .recovery import recover
 from .requests import Requests
 from .storage import open_store, redis_retry
-from .telegram import retrying
+from .telegram import Retrying
 from .webapp import RegionApp
+
+if TYPE_CHECKING:
+    from engine.service import Engine
 
 log = logging.getLogger(__name__)
 HANDLERS_GRACE_S = 10.0
@@ -76,31 +77,45 @@ def fsm_storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
     return MemoryStorage(), SimpleEventIsolation()
 
 
+def image_service(settings: Settings) -> Engine | FleetService:
+    """The engine in this process (ENGINE_BACKEND=local), or the fleet of GPU workers behind Redis (redis)."""
+    if settings.engine.backend == "redis":
+        if not settings.redis_url:
+            raise StartupError("ENGINE_BACKEND=redis needs REDIS_URL (the Redis the workers take jobs from)")
+        return FleetService(settings.redis_url, settings.engine)
+    # Imported here: a bot of a fleet never loads torch or the models.
+    from engine.models import ModelNotFound
+    from engine.service import Engine
+
+    try:
+        return Engine(settings.engine)
+    except ModelNotFound as error:
+        raise StartupError(str(error)) from None
+
+
 class App:
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(self, settings: Settings, engine: Engine | FleetService | None = None) -> None:
         self.settings = settings
         self.translator = Translator(settings.default_locale)
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-        self.bot = Bot(
-            settings.bot_token.get_secret_value(),
-            session=session,
-            default=DefaultBotProperties(parse_mode=ParseMode.HTML),
-        )
+        self.bot = make_bot(settings)  # Telegram, or MAX through bot/max/ (MESSENGER)
         self.store = open_store(settings.redis_url, settings.job_ttl_s, settings.picture_dir)
-        self.engine = engine or Engine(settings.engine)
+        self.engine = engine or image_service(settings)
         self.access = AccessPolicy(settings, self.store)
-        self.quota = DailyQuota(self.store, settings.daily_quota, exempt=settings.admin_user_ids)
+        zone = ZoneInfo(settings.quota_time_zone)
+        self.quota = DailyQuota(self.store, settings.daily_quota, exempt=settings.admin_user_ids, zone=zone)
         self.flood = FloodControl(settings.flood_rate_per_min, settings.flood_burst)
         # Requests are submitted through the daily quota; /stats asks the engine itself.
         metered = Metered(self.engine, self.quota)
         family = str(self.engine.stats().get("family", ""))
         self.metrics = Metrics(self.engine, family, lambda: self.delivery.in_flight)
+        self.bot.session.middleware(Retrying())  # every Bot API call: 429 waited out, network errors retried
         self.bot.session.middleware(self.metrics.bot_api())
         intake = Intake(self.bot, self.store)
         self.requests = Requests(
             metered, self.store, intake, settings.engine.default_style, refused=self.metrics.failed
         )
         self.delivery: Delivery = Delivery(self.bot, metered, self.requests, self.metrics)
+        self.delivery.rich, self.delivery.ephemeral = settings.rich_messages, settings.ephemeral_messages
         self.requests.public_url = settings.public_url  # 🖌 Region buttons lead to the Mini App there
         self.in_flight = InFlight()
         self.dp = self._dispatcher()
@@ -124,6 +139,7 @@ class App:
             intake=self.requests.intake,
             access=self.access,
             quota=self.quota,
+            caps=capabilities(settings.messenger),
             started_at=time.monotonic(),
         )
         # aiogram closes the FSM storage in its own shutdown hook, before handlers in flight are done;
@@ -196,7 +212,8 @@ class App:
         if s.webhook_url:
             self.webhook_secret = s.webhook_secret.get_secret_value() or secrets.token_urlsafe(32)
             path = urlparse(s.webhook_url).path or "/webhook"
-            SimpleRequestHandler(self.dp, self.bot, secret_token=self.webhook_secret).register(app, path=path)
+            handler = webhook_handler(s.messenger)  # MAX POSTs its own Update, with its own secret header
+            handler(self.dp, self.bot, secret_token=self.webhook_secret).register(app, path=path)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         host, port, name = (
@@ -233,7 +250,7 @@ class App:
         threading.Thread(target=_watchdog, args=(bound,), daemon=True, name="shutdown-watchdog").start()
 
     async def _run_polling(self) -> None:
-        await retrying(lambda: self.bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
+        await self.bot.delete_webhook(drop_pending_updates=False)
         polling = asyncio.create_task(
             self.dp.start_polling(
                 self.bot,
@@ -302,15 +319,12 @@ async def amain() -> int:
     settings = settings_or_explain()
     secrets = (
         settings.bot_token.get_secret_value(),
+        settings.max_token.get_secret_value(),
         settings.webhook_secret.get_secret_value(),
         urlparse(settings.redis_url).password or "",
     )
     setup_logging(settings.log_level, secrets, settings.log_format)
-    try:
-        app = App(settings)
-    except ModelNotFound as error:
-        raise StartupError(str(error)) from None
-    return await app.run()
+    return await App(settings).run()
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 
-from engine.api import MODES, ImageService
+from engine.api import MODES, ImageService, JobState
 from locales import Translator
 
 from .delivery import Delivery
@@ -43,6 +43,11 @@ async def recover(requests: Requests, delivery: Delivery, translator: Translator
             log.info("request %s: delivering what was made before the restart", record.id)
             delivery.resume(record, texts)
             continue
+        if await _still_in_engine(engine, record.engine_job):  # a fleet's workers went on: follow it again
+            log.info("request %s still in the engine after the restart: following it", record.id)
+            requests.adopt(record)
+            await delivery.start(record, texts, edit=record.message_id, note=texts("status-resumed") + "\n")
+            continue
         # Waiting or running when the process died (a 4K file is not kept: it is made again, with the same seed).
         try:
             await requests.submit(record, texts, via=engine)
@@ -55,3 +60,13 @@ async def recover(requests: Requests, delivery: Delivery, translator: Translator
     if pending:
         log.info("%d request(s) taken up after a restart", len(pending))
     return len(pending)
+
+
+async def _still_in_engine(engine: ImageService, job_id: str) -> bool:
+    """Whether the job outlived this process (an engine that can attach to it: the fleet; the in-process engine
+    died with the process) and did not fail or get cancelled."""
+    attach = getattr(engine, "attach", None)
+    if attach is None or not job_id:
+        return False
+    status = await attach(job_id)
+    return status is not None and status.state not in (JobState.FAILED, JobState.CANCELLED)

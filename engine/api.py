@@ -99,6 +99,7 @@ class ImageRequest:
     structure: float = 1.0  # REMIX: how strictly the outlines are kept, 0..2
     zoom: float = 1.0  # ZOOM: 1 = extend to the new aspect only; 1.5 / 2 = zoom out further (Midjourney), up to 4
     origin: Origin | None = None  # a derived request: the picture it starts from (recorded in its files)
+    preview: bool = False  # while drawing, JobStatus.preview shows the picture forming (engine/preview.py)
     instruction: str = ""  # EDIT: what to change; INPAINT: what to paint in the mask ("" = remove what is there)
     mask: bytes = b""  # INPAINT: an image of the source picture's size, white (or opaque) where to repaint
 
@@ -156,6 +157,7 @@ class ErrorCode(StrEnum):
     CANCELLED = "cancelled"
     INTERNAL = "internal"
     UNKNOWN_JOB = "unknown_job"
+    OFFLINE = "offline"  # distributed backend: no live worker (the drawing machines are offline)
     EMPTY_MASK = "empty_mask"  # INPAINT with nothing painted
 
 
@@ -212,6 +214,7 @@ class JobStatus:
     total_steps: int = 0
     error: ErrorCode | None = None
     result: JobResult | None = field(default=None, repr=False)
+    preview: bytes | None = field(default=None, repr=False)  # JPEG of the first picture forming (ImageRequest.preview)
 
 
 class ImageService(Protocol):

@@ -54,18 +54,19 @@ async def start_request(
     acted_on: PressedMessage,
     *,
     edit: bool = False,
+    note: str = "",
 ) -> None:
-    """Submit the request; delivery shows its status (editing `acted_on` with `edit`, else replying to it). A
-    refusal is told in reply to `acted_on`, the message the user acted on."""
+    """Submit the request; delivery shows its status (editing `acted_on` with `edit`, else replying to it), after
+    `note` if any. A refusal is told in reply to `acted_on`, the message the user acted on."""
     try:
         await requests.submit(record, texts)
     except Refused as refused:
-        await acted_on.reply(refused.text)
+        await delivery.tell(acted_on, record.owner, note + refused.text)
         return
     if edit:
-        await delivery.start(record, texts, edit=acted_on.message_id)
+        await delivery.start(record, texts, edit=acted_on.message_id, note=note)
     else:
-        await delivery.start(record, texts, reply_to=acted_on)
+        await delivery.start(record, texts, reply_to=acted_on, note=note)
 
 
 async def follow_rule(

@@ -44,6 +44,7 @@ def results_keyboard(
     count: int,
     modes: Collection[Mode],
     weights: Sequence[float] = (),
+    starred: bool = False,
     region_url: Callable[[int], str] | None = None,
 ) -> InlineKeyboardMarkup:
     """region_url: picture -> the Mini App's address (bot/links.py); None hides 🖌 Region."""
@@ -73,6 +74,7 @@ def results_keyboard(
     )
     if edits:
         builder.row(*edits)
+    builder.row(*_keeping_buttons(texts, job, count, starred))
     if mode == Mode.MIX and offered(ResultAct.MIX):
         current = round(weights[0] * 100) if weights else 50
         builder.row(
@@ -112,6 +114,24 @@ def zoom_keyboard(texts: Texts, job: str, pic: int) -> InlineKeyboardMarkup:
             for aspect, key in ZOOM_ASPECTS
         )
     )
+    builder.row(_button(texts.plain("btn-back"), job, ResultAct.BACK))
+    return builder.as_markup()
+
+
+def _keeping_buttons(texts: Texts, job: str, count: int, starred: bool) -> list[InlineKeyboardButton]:
+    """⬇ PNG (the original file), ℹ (how it was made), ⭐ (a favourite): with several pictures the first two ask
+    which one; with one they act on it at once."""
+    one = count == 1
+    return [
+        _button(texts.plain("btn-png"), job, ResultAct.PNG if one else ResultAct.PNG_MENU, 1 if one else 0),
+        _button(texts.plain("btn-info"), job, ResultAct.INFO if one else ResultAct.INFO_MENU, 1 if one else 0),
+        _button(texts.plain("btn-starred" if starred else "btn-star"), job, ResultAct.STAR),
+    ]
+
+
+def info_keyboard(texts: Texts, job: str, pic: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.row(_button(texts.plain("btn-reuse-seed"), job, ResultAct.SEED, pic))
     builder.row(_button(texts.plain("btn-back"), job, ResultAct.BACK))
     return builder.as_markup()
 

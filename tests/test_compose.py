@@ -59,6 +59,11 @@ def environment(service: dict) -> dict[str, str]:
     return {key: str(value) for key, value in env.items()}
 
 
+@pytest.fixture(scope="module")
+def worker(compose) -> dict:
+    return compose["services"]["worker"]
+
+
 # ---- Redis -----------------------------------------------------------------------------------------------------
 
 
@@ -255,3 +260,32 @@ def test_env_example_values_are_valid_settings(tmp_path, monkeypatch):
     settings = Settings(_env_file=example, bot_token="123:not-a-token", engine=EngineSettings(_env_file=example))
     assert settings.http_port == int(values["HTTP_PORT"])
     assert settings.engine.model == values["ENGINE_MODEL"]
+
+
+# ---- the fleet's workers (README "Running on several GPUs") -------------------------------------------------
+
+
+def test_a_worker_is_the_same_image_running_the_worker_with_its_gpus(worker, bot):
+    assert worker["image"] == bot["image"] and command_line(worker["command"]) == "python -m engine.worker"
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]
+    assert environment(worker)["ENGINE_DEVICE"] == "cuda", "each replica takes a GPU no other worker holds"
+
+
+def test_workers_start_only_with_the_fleet_profile_and_can_be_scaled(worker):
+    assert worker["profiles"] == ["fleet"], "a one-GPU install runs the engine in the bot"
+    assert "container_name" not in worker and "ports" not in worker, "--scale worker=N needs neither"
+
+
+def test_a_worker_talks_to_the_same_redis_as_the_bot(worker, bot):
+    assert environment(worker)["REDIS_URL"] == environment(bot)["REDIS_URL"]
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_a_worker_is_healthy_while_it_beats_and_stops_after_its_drain(worker):
+    from engine.fleet.worker import WorkerSettings
+
+    file = environment(worker)["HEALTH_FILE"]
+    assert file in command_line(worker["healthcheck"]["test"])
+    drain = WorkerSettings.model_fields["shutdown_drain_s"].default
+    assert seconds(worker["stop_grace_period"]) > drain

@@ -1,0 +1,92 @@
+"""The fleet's pure parts, without Redis: what crosses the wire comes back equal, the fleet's line is ordered as
+one machine's FairQueue, jobs carry the needs that route them, and the settings a fleet adds are checked."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import pytest
+from pydantic import ValidationError
+
+from engine.api import ImageRequest, JobResult, Mode, Origin, Picture
+from engine.fleet.client import batch_hint, fair_order, needs
+from engine.fleet.wire import request_fields, request_from, result_fields, result_from
+from engine.queue import FairQueue
+from engine.settings import EngineSettings
+
+
+def as_stored(fields: dict) -> dict[bytes, bytes]:
+    """What redis-py gives back for a hash written with `fields`."""
+    return {k.encode(): v.encode() if isinstance(v, str) else v for k, v in fields.items()}
+
+
+def test_a_request_with_pictures_and_an_origin_crosses_redis_unchanged():
+    request = ImageRequest(
+        mode=Mode.MIX,
+        prompt="a cozy морning",
+        style="anime",
+        images=(b"\x89PNG first", b"\xff\xd8 second"),
+        weights=(0.3, 0.7),
+        seed=42,
+        origin=Origin("abc123", 2, 77),
+    )
+    assert request_from(as_stored(request_fields(request))) == request
+
+
+def test_a_result_crosses_redis_unchanged_its_files_as_raw_bytes():
+    pictures = tuple(Picture(bytes([n]) * 1000, b"jpeg" * n, 7 + n, 128, 96, "png") for n in range(3))
+    result = JobResult(pictures, "fox", "a fox, styled", "blurry", "none", "tiny", 2, 0.5)
+    fields = result_fields(result)
+    assert fields["png1"] == pictures[1].png, "the files travel as raw values, not inside the JSON"
+    assert result_from(as_stored(fields)) == result
+
+
+@dataclass
+class Job:
+    id: str
+    user: str
+
+
+def test_the_fleets_line_is_in_the_order_one_machines_fair_queue_runs_it():
+    rng = random.Random(3)
+    queue: FairQueue[Job] = FairQueue()
+    for n in range(40):
+        queue.push(Job(f"j{n}", f"u{rng.randrange(6)}"))
+    running = {f"u{n}": rng.randrange(2) for n in range(6)}
+    line = [(user, running[user], [job.id for job in jobs]) for user, jobs in queue._lines.items()]
+    expected = [job.id for job in queue.order(lambda user: running[user] < 1)]
+    assert fair_order(line, running_cap=1) == expected
+
+
+def test_a_job_needs_its_mode_and_the_llm_only_when_improved():
+    assert needs(ImageRequest(prompt="x")) == ["mode:generate"]
+    assert needs(ImageRequest(prompt="x", beautify=True)) == ["mode:generate", "llm"]
+    assert needs(ImageRequest(mode=Mode.UPSCALE, images=(b"x",), count=1)) == ["mode:upscale"]
+
+
+def test_only_text_jobs_with_equal_shape_share_a_batch_hint():
+    a, b = ImageRequest(prompt="a", aspect="16:9"), ImageRequest(prompt="b", aspect="16:9")
+    assert batch_hint(a, "none") == batch_hint(b, "none") != ""
+    assert batch_hint(ImageRequest(prompt="c", aspect="1:1"), "none") != batch_hint(a, "none")
+    assert batch_hint(ImageRequest(mode=Mode.VARY, images=(b"x",)), "none") == ""
+
+
+def test_a_worker_names_its_gpu_and_the_fleet_bounds_the_visibility_timeout():
+    assert EngineSettings(device="cuda:3").device == "cuda:3"
+    for wrong in ("gpu", "cuda:x", "cuda:"):
+        with pytest.raises(ValidationError):
+            EngineSettings(device=wrong)
+    with pytest.raises(ValidationError):
+        EngineSettings(fleet_visibility_s=61)  # a dead worker's job waits at most a minute
+    assert EngineSettings().backend == "local"
+
+
+def test_the_redis_backend_without_a_redis_url_says_so_at_start(monkeypatch):
+    from bot.app import image_service
+    from bot.config import Settings, StartupError
+
+    monkeypatch.setenv("ENGINE_BACKEND", "redis")
+    settings = Settings(bot_token="1:x", redis_url="")
+    with pytest.raises(StartupError, match="REDIS_URL"):
+        image_service(settings)

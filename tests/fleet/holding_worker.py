@@ -1,0 +1,42 @@
+"""The real worker (`python -m engine.worker`) with one test hook: "[hold=S]" in a prompt keeps its job running
+S seconds (stopping early when the engine interrupts it: a cancel, a timeout), as a pipeline does between steps.
+A job of a known length whatever the machine's speed, so that a test can kill its worker, or cancel it, mid-job.
+
+    Fleet(..., launcher=("tests/fleet/holding_worker.py",))
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: engine
+log = logging.getLogger("holding_worker")
+
+
+def install() -> None:
+    from engine import modes
+    from engine.api import Mode
+
+    generate = modes.RUNNERS[Mode.GENERATE]
+
+    def generate_held(owner, plans, hooks):
+        prompts = " ".join(plan.request.prompt for plan in plans)
+        if found := re.search(r"\[hold=([\d.]+)\]", prompts):
+            log.info("holding %s s", found.group(1))
+            until = time.monotonic() + float(found.group(1))
+            while time.monotonic() < until and not hooks.interrupted():
+                time.sleep(0.05)
+        return generate(owner, plans, hooks)
+
+    modes.RUNNERS[Mode.GENERATE] = generate_held
+
+
+if __name__ == "__main__":
+    install()
+    from engine.worker import main
+
+    raise SystemExit(main())
