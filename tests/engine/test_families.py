@@ -20,10 +20,13 @@ from engine.settings import EngineSettings
 from engine.studio import Hooks, Studio
 
 KITS = {"tiny-flux2": "flux2_klein", "tiny-kandinsky5": "kandinsky5", "tiny-qwen-image": "qwen_image"}
+# The modes of issue 11's table, named (not frozenset(Mode)): a mode added later is not claimed by accident.
+TABLE = frozenset({Mode.GENERATE, Mode.VARY, Mode.RESTYLE, Mode.REIMAGINE, Mode.MIX, Mode.REMIX, Mode.PHOTO_PROMPT,
+                   Mode.UPSCALE, Mode.ZOOM})  # fmt: skip
 CLAIMS = {
-    "tiny-flux2": frozenset(Mode),
-    "tiny-kandinsky5": frozenset(Mode) - {Mode.MIX, Mode.ZOOM},
-    "tiny-qwen-image": frozenset(Mode) - {Mode.REMIX},
+    "tiny-flux2": TABLE,
+    "tiny-kandinsky5": TABLE - {Mode.MIX, Mode.ZOOM},
+    "tiny-qwen-image": TABLE - {Mode.REMIX},
 }
 # Qwen-Image-Edit-Plus VAE-encodes every input picture at about 1024² and attends over all of them: seconds per call
 # even on the tiny kit, so those modes have a test of their own (test_qwen_edit_...), with fewer calls.
@@ -74,8 +77,8 @@ def claimed(studio: Studio) -> list[Mode]:
 def test_the_family_is_found_from_the_folder_and_offers_exactly_what_it_claims(studio):
     model = studio.settings.model
     assert studio.models.family == KITS[model] and studio.models.spec.name == KITS[model]
-    assert studio.available_modes() == CLAIMS[model]
-    for mode in set(Mode) - CLAIMS[model]:  # every gap has its reason (the README's family table says the same)
+    assert studio.available_modes() & TABLE == CLAIMS[model]
+    for mode in TABLE - CLAIMS[model]:  # every gap has its reason (the README's family table says the same)
         assert studio.models.spec.gaps[mode]
 
 
