@@ -116,8 +116,13 @@ class App:
             metered, self.store, intake, settings.engine.default_style, refused=self.metrics.failed
         )
         self.delivery: Delivery = Delivery(self.bot, metered, self.requests, self.metrics)
-        self.delivery.rich, self.delivery.ephemeral = settings.rich_messages, settings.ephemeral_messages
-        self.requests.public_url = settings.public_url  # 🖌 Region buttons lead to the Mini App there
+        # What the messenger cannot show is never offered (bot/capabilities.py): on MAX no rich messages,
+        # ephemeral messages or Mini App buttons, whatever the settings say.
+        self.caps = capabilities(settings.messenger)
+        self.delivery.rich = settings.rich_messages and self.caps.rich_messages
+        self.delivery.ephemeral = settings.ephemeral_messages and self.caps.ephemeral_messages
+        # 🖌 Region buttons lead to the Mini App there
+        self.requests.public_url = settings.public_url if self.caps.web_app_buttons else ""
         self.in_flight = InFlight()
         self.dp = self._dispatcher()
         self.stopping = asyncio.Event()
@@ -140,7 +145,7 @@ class App:
             intake=self.requests.intake,
             access=self.access,
             quota=self.quota,
-            caps=capabilities(settings.messenger),
+            caps=self.caps,
             started_at=time.monotonic(),
         )
         # aiogram closes the FSM storage in its own shutdown hook, before handlers in flight are done;

@@ -15,6 +15,7 @@ class Capabilities:
     web_app_buttons: bool  # a Mini App behind an inline button
     spoilers: bool  # <tg-spoiler> text and hidden media
     rich_messages: bool  # sendRichMessage: a collage and buttons on one message
+    ephemeral_messages: bool  # a message in a group only one member sees
     albums: bool  # sendMediaGroup as Telegram's album (on MAX: one message with several images)
     chat_menu: bool  # setMyCommands from the bot (MAX: set in @MasterBot)
     text_limit: int
@@ -26,6 +27,7 @@ TELEGRAM = Capabilities(
     web_app_buttons=True,
     spoilers=True,
     rich_messages=True,
+    ephemeral_messages=True,
     albums=True,
     chat_menu=True,
     text_limit=4096,
@@ -36,6 +38,7 @@ MAX = Capabilities(
     web_app_buttons=False,
     spoilers=False,
     rich_messages=False,
+    ephemeral_messages=False,
     albums=False,
     chat_menu=False,
     text_limit=4000,

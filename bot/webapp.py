@@ -155,6 +155,7 @@ class RegionApp:
         record = await self.requests.get(job) if job else None
         if record is None or not _shows(record, picture):
             raise _error(web.HTTPNotFound, "expired", texts.plain("webapp-expired"))
+        await self.access.ensure_loaded()
         if record.owner != user.id or not self.access.allowed(user.id, record.chat_id):
             raise _error(web.HTTPForbidden, "forbidden", texts.plain("webapp-denied"))
         return Asker(user, texts, record, picture)

@@ -3,7 +3,8 @@
     ENGINE_MODEL=tiny-flux2        CACHE/tiny-flux2/        Flux2KleinPipeline folder (Qwen3 encoder, is_distilled)
     ENGINE_MODEL=tiny-kandinsky5   CACHE/tiny-kandinsky5/   Kandinsky5T2IPipeline folder + transformer_i2i/
                                                            (the I2I transformer: visual_cond=True) + processor/
-    ENGINE_MODEL=tiny-qwen-image   CACHE/tiny-qwen-image/   QwenImagePipeline folder + processor/ (for Edit)
+    ENGINE_MODEL=tiny-qwen-image   CACHE/tiny-qwen-image/   QwenImagePipeline folder + transformer_edit/ and
+                                                           processor/ (Edit-Plus: Qwen-Image-Edit-2509's parts)
 
 Each kit is built on first use, once (a marker with a digest of this file, written last), and loads through the
 very calls real checkpoints load through (DiffusionPipeline.from_pretrained on the folder). Tokenizers are
@@ -245,12 +246,10 @@ def build_kandinsky5(dst: Path) -> None:
     _kandinsky_transformer(True).save_pretrained(dst / "transformer_i2i")
 
 
-def build_qwen_image(dst: Path) -> None:
-    from diffusers import AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler, QwenImagePipeline
+def _qwen_transformer() -> Any:
     from diffusers.models import QwenImageTransformer2DModel
 
-    _seed(23)
-    transformer = QwenImageTransformer2DModel(
+    return QwenImageTransformer2DModel(
         patch_size=2,
         in_channels=16,
         out_channels=4,
@@ -261,6 +260,13 @@ def build_qwen_image(dst: Path) -> None:
         guidance_embeds=False,
         axes_dims_rope=(8, 4, 4),
     )
+
+
+def build_qwen_image(dst: Path) -> None:
+    from diffusers import AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler, QwenImagePipeline
+
+    _seed(23)
+    transformer = _qwen_transformer()
     vae = AutoencoderKLQwenImage(
         base_dim=4,
         z_dim=4,
@@ -286,6 +292,7 @@ def build_qwen_image(dst: Path) -> None:
     )
     pipe.save_pretrained(dst)
     _vl_processor().save_pretrained(dst / "processor")
+    _qwen_transformer().save_pretrained(dst / "transformer_edit")  # Edit-Plus's own weights, same architecture
 
 
 BUILDERS: dict[str, Callable[[Path], None]] = {

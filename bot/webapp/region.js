@@ -262,6 +262,9 @@
     if (tg) {
       tg.ready();
       tg.expand();
+      // A downward stroke must paint, not close the Mini App (Telegram 7.7+ closes it on a vertical swipe).
+      if (tg.disableVerticalSwipes) tg.disableVerticalSwipes();
+      if (tg.setHeaderColor) tg.setHeaderColor("bg_color");
       tg.BackButton.show();
       tg.BackButton.onClick(() => tg.close());
       if (tg.onEvent) tg.onEvent("viewportChanged", layout);

@@ -7,20 +7,26 @@
 Guidance is true CFG: a negative prompt and `true_cfg_scale` (the pipeline ignores `guidance_scale`).
 img2img and inpaint draw the VAE's sample with the first generator only: a batched picture would differ from its
 own single run, so those modes run one call per picture (the seed under a picture always makes it again).
-Not offered yet: reimagine and mix need Qwen-Image-Edit(-Plus), a second 20B transformer; remix needs a
-Qwen-Image ControlNet (README, "Model families").
+- reimagine and mix, with an edit transformer (the model folder's `transformer_edit/`, or ENGINE_EDIT_MODEL: a
+  Qwen-Image-Edit-2509 folder, whose transformer/ and processor/ are loaded beside Qwen-Image's, sharing the VAE
+  and the text encoder): `QwenImageEditPlusPipeline` with the picture(s) and an instruction. A mix names each
+  picture's share in the instruction ("60% of picture 1, 40% of picture 2"): the edit model follows the wording,
+  so the balance changes the result. Without it these modes are not offered.
+Not offered: remix needs a Qwen-Image ControlNet (README, "Model families").
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
 from ..api import Mode
-from ..modes import generate, photo_prompt, restyle, vary, zoom
+from ..modes import generate, photo_prompt, pipes, restyle, vary, zoom
+from ..modes.image_prompt import normalized
 from . import Defaults, Family
 from .common import native_of, sibling, upscale_refined
 
@@ -36,6 +42,7 @@ def load(settings: Any, styles: dict, model: str, device: torch.device, dtype: t
     t2i.set_progress_bar_config(disable=True)
     loras, fast_adapter = load_lora_adapters(t2i, settings, styles)
     t2i.to(device)
+    extra = _load_edit(t2i, model, settings.edit_model, device, dtype)
     return Models(
         name=settings.model,
         family=FAMILY.name,
@@ -49,8 +56,65 @@ def load(settings: Any, styles: dict, model: str, device: torch.device, dtype: t
         scheduler_config=dict(t2i.scheduler.config),
         loras=loras,
         fast_adapter=fast_adapter,
+        pipes=extra,
         call_defaults={"max_sequence_length": settings.text_tokens} if settings.text_tokens else {},
     )
+
+
+def _load_edit(t2i: Any, model: str, edit_model: str, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    """{"edit": Edit-Plus on the shared VAE and text encoder with its own transformer}, or {} without one."""
+    from diffusers import QwenImageEditPlusPipeline
+    from diffusers.models import QwenImageTransformer2DModel
+
+    from .processors import ImageQwen2VLProcessor
+
+    if edit_model:
+        transformer_dir, processor_dir = Path(edit_model) / "transformer", Path(edit_model) / "processor"
+    else:
+        transformer_dir, processor_dir = Path(model) / "transformer_edit", Path(model) / "processor"
+    if not transformer_dir.is_dir():
+        return {}
+    transformer = QwenImageTransformer2DModel.from_pretrained(str(transformer_dir), dtype=dtype).to(device)
+    processor = ImageQwen2VLProcessor.from_pretrained(str(processor_dir))
+    return {"edit": sibling(QwenImageEditPlusPipeline, t2i, transformer=transformer, processor=processor)}
+
+
+REIMAGINE = "A new picture of the same subject, in the same style and colours as this image."
+
+
+def edit(studio, plan, hooks, pictures: list[Image.Image], prompt: str) -> list[Image.Image]:
+    """Edit-Plus with `pictures`: one prompt, a picture per seed (num_images_per_prompt with a generator each)."""
+    pipe = studio.models.pipes["edit"]
+    studio.fresh_scheduler(pipe)
+    studio.use_style_adapters(pipe, plan.style)
+    args = pipes.text_args(studio, plan)
+    args.update(prompt=prompt, negative_prompt=plan.negative_prompt if plan.guidance > 1 else None)
+    return pipes.call(
+        studio, pipe, hooks, plan.steps, plan, image=pictures, width=plan.width, height=plan.height,
+        num_inference_steps=plan.steps, num_images_per_prompt=len(plan.seeds), **args,
+    )  # fmt: skip
+
+
+def _reimagine(studio, plans, hooks) -> list[list[Image.Image]]:
+    return [edit(studio, plan, hooks, plan.sources[:1], plan.styled_prompt or REIMAGINE) for plan in plans]
+
+
+def mix_instruction(shares: list[float], text: str) -> str:
+    parts = ", ".join(f"{round(share * 100)}% of picture {i}" for i, share in enumerate(shares, start=1) if share > 0)
+    return f"Blend these pictures into one new picture: {parts}." + (f" {text}" if text else "")
+
+
+def _mix(studio, plans, hooks) -> list[list[Image.Image]]:
+    results = []
+    for plan in plans:
+        shares = normalized(plan.request.weights, len(plan.sources))
+        pictures = [picture for picture, share in zip(plan.sources, shares, strict=True) if share > 0]
+        results.append(edit(studio, plan, hooks, pictures, mix_instruction(shares, plan.styled_prompt)))
+    return results
+
+
+def _available(mode: Mode, models: Any) -> bool:
+    return mode not in (Mode.REIMAGINE, Mode.MIX) or "edit" in models.pipes
 
 
 def per_picture(runner):
@@ -83,12 +147,15 @@ FAMILY = Family(
         Mode.VARY: per_picture(vary.run),
         Mode.RESTYLE: per_picture(restyle.run),
         Mode.PHOTO_PROMPT: per_picture(photo_prompt.run),
+        Mode.REIMAGINE: _reimagine,
+        Mode.MIX: _mix,
         Mode.UPSCALE: upscale_refined(vary.img2img),
         Mode.ZOOM: per_picture(zoom.run),
     },
     gaps={
-        Mode.REIMAGINE: "needs Qwen-Image-Edit(-Plus): a second 20B transformer, not loaded beside Qwen-Image",
-        Mode.MIX: "needs Qwen-Image-Edit-Plus (several pictures): a second 20B transformer",
+        Mode.REIMAGINE: "needs an edit transformer (ENGINE_EDIT_MODEL: Qwen-Image-Edit-2509), a second 20B model",
+        Mode.MIX: "needs an edit transformer (ENGINE_EDIT_MODEL: Qwen-Image-Edit-2509), a second 20B model",
         Mode.REMIX: "needs a Qwen-Image ControlNet (canny); not wired yet",
     },
+    available=_available,
 )

@@ -60,6 +60,12 @@
       expand() {
         record.expanded = true;
       },
+      disableVerticalSwipes() {
+        record.swipesOff = true;
+      },
+      setHeaderColor(color) {
+        record.header = color;
+      },
       close() {
         record.closed = true;
       },

@@ -199,6 +199,7 @@ async def test_paint_a_region_in_telegram_and_get_it_repainted_in_the_chat(tg: F
         context, page, errors = await open_page(browser, telegram_url(url, signed, DARK_THEME), "en", telegram=True)
         telegram = await page.evaluate("window.__telegram")
         assert telegram["ready"] and telegram["expanded"] and telegram["backShown"]
+        assert telegram["swipesOff"], "a downward stroke paints instead of closing the Mini App"
         assert await page.evaluate("Telegram.WebApp.MainButton.text") == "Repaint"
         assert await page.locator("#send").is_hidden(), "inside Telegram its main button sends"
         assert await page.locator("#hint").inner_text() == "Paint over what should change"

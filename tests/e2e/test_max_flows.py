@@ -8,6 +8,7 @@ on Redis: tests/e2e/faulty_bot.py, so that "[hold=600]" keeps a request running 
 from __future__ import annotations
 
 import io
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -39,6 +40,11 @@ async def max_bot(
         MAX_ALLOWED_USER_IDS=",".join(map(str, ALLOWED)),
         MAX_ADMIN_USER_IDS=str(ADMIN),
         ALLOWED_USER_IDS="999",  # Telegram's list: never the one that counts on MAX
+        # Telegram-only features switched on: on MAX they must stay hidden (bot/capabilities.py)
+        RICH_MESSAGES="true",
+        EPHEMERAL_MESSAGES="true",
+        PUBLIC_URL="https://easel.example",
+        HTTP_PORT=str(free_port()),  # the Mini App's page needs the bot's HTTP server
     )
     log_path = tmp_path_factory.mktemp("maxbot") / "bot.log"
     proc = MaxBotProcess(fake, env, FAULTY_BOT, log_path)
@@ -52,6 +58,12 @@ async def max_bot(
     finally:
         await proc.close()
         print(f"---- {log_path} ----\n{proc.logs()[-20000:]}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def label(locale: str, key: str, **values: object) -> str:
@@ -70,6 +82,14 @@ async def draw(user: MaxUser, prompt: str, locale: str = "en") -> tuple[Sent, Se
     assert screen.text == shown(locale, "draft-generate", prompt=prompt)
     await user.press(screen, screen.labels[0])
     return await user.results()
+
+
+async def start(user: MaxUser, prompt: str, until: str) -> Sent:
+    """Write a prompt, tap "No style"; the status message once it shows `until`."""
+    await user.send_text(prompt)
+    screen = await user.next_message(lambda m: bool(m.buttons))
+    await user.press(screen, "No style")
+    return await user.next_edit(lambda m: m.mid == screen.mid and until in m.text)
 
 
 def refused(fake: FakeMax) -> list[str]:
@@ -91,6 +111,7 @@ async def test_text_to_pictures_with_buttons_then_a_variation_and_4k(fake: FakeM
     assert len(pictures.images) == 4 and "a red fox in the snow" in pictures.text
     assert all(decoded(user, image).size[0] >= 64 for image in pictures.images)
     assert label("en", "btn-vary", n=1) in buttons.labels
+    assert label("en", "btn-region") not in buttons.labels, "no Mini App button on MAX"
     assert not [c for c in fake.of("POST /messages") if "access_token" in c.query], "the token goes in a header only"
 
     await user.press(buttons, label("en", "btn-vary", n=2))
@@ -118,6 +139,7 @@ async def test_a_russian_user_gets_russian_and_photo_variations(fake: FakeMax, m
     photo = await user.send_photos(sample_bytes("rocket.jpg"))
     choices = await user.next_message()
     assert choices.text == shown("ru", "photo-choices") and choices.reply_to == photo["body"]["mid"]
+    assert label("ru", "btn-photo-region") not in choices.labels
     await user.press(choices, label("ru", "btn-photo-vary"))
     varied, _ = await user.results()
     assert len(varied.images) == 4 and "Вариации" in varied.text
@@ -139,19 +161,20 @@ async def test_two_photos_in_one_message_mix_and_the_balance_changes(fake: FakeM
     assert "Mix 70/30" in again.text
 
 
-async def test_cancel_a_running_request_with_the_button_and_with_the_command(fake: FakeMax, max_bot):
+async def test_place_in_line_then_cancel_with_the_button_and_with_the_command(fake: FakeMax, max_bot):
     user = MaxUser(fake, 1104)
-    await user.send_text("a slow sunrise [hold=600]")
-    screen = await user.next_message(lambda m: bool(m.buttons))
-    await user.press(screen, "No style")
-    status = await user.next_edit(lambda m: m.mid == screen.mid and "Drawing" in m.text)
-    pressed = await user.press(status, "Cancel")
-    await user.next_edit(lambda m: m.mid == screen.mid and "Cancelled" in m.text)
+    running = await start(user, "a slow sunrise [hold=600]", until="Drawing")
+    waiting = await start(user, "a second sunrise", until="in line")
+    assert waiting.text == shown("en", "status-waiting", position=1) and waiting.labels == ["✖ Cancel"]
+
+    pressed = await user.press(waiting, "Cancel")
+    await user.next_edit(lambda m: m.mid == waiting.mid and "Cancelled" in m.text)
     assert {"notification": label("en", "job-cancelling")} in user.answers_to(pressed)
-    assert fake.messages[screen.mid]["body"]["attachments"] == [], "no buttons under a cancelled request"
+    assert fake.messages[waiting.mid]["body"]["attachments"] == [], "no buttons under a cancelled request"
 
     await user.send_text("/cancel")
-    assert (await user.next_message()).text == shown("en", "cancel-nothing")
+    assert (await user.next_message()).text == shown("en", "cancel-done", count=1)
+    await user.next_edit(lambda m: m.mid == running.mid and "Cancelled" in m.text)
     assert not [m for m in user.sent_to_me() if m.images], "nothing was delivered"
 
 
