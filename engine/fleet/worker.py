@@ -41,7 +41,7 @@ HEARTBEAT_S = 2.0  # the advertisement is renewed this often, and lives three ti
 class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    redis_url: str
+    redis_url: str = Field(min_length=1)  # the Redis of the bots (REDIS_URL): where the line and results are
     shutdown_drain_s: float = Field(60.0, ge=0)  # SIGTERM: how long the running jobs may finish
     health_file: Path | None = None  # touched at every heartbeat: a container's healthcheck reads its age
     log_level: str = "INFO"

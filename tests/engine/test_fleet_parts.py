@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -90,3 +91,19 @@ def test_the_redis_backend_without_a_redis_url_says_so_at_start(monkeypatch):
     settings = Settings(bot_token="1:x", redis_url="")
     with pytest.raises(StartupError, match="REDIS_URL"):
         image_service(settings)
+
+
+def test_the_worker_command_without_a_redis_url_says_what_to_set():
+    """`python -m engine.worker` is the contract name; it needs REDIS_URL before anything is loaded."""
+    import os
+    import subprocess
+    import sys
+
+    from engine.fleet.worker import WorkerSettings
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "REDIS_URL": ""}  # empty wins over a developer's .env
+    done = subprocess.run([sys.executable, "-m", "engine.worker"], env=env, capture_output=True, text=True, cwd=repo)
+    assert WorkerSettings.model_fields["redis_url"].is_required()
+    assert done.returncode == 2, done.stderr
+    assert "REDIS_URL" in done.stderr
