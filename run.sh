@@ -14,6 +14,12 @@ install() {
     echo "installing redis-server (Debian package)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
   fi
+  # The Mini App's browser test drives Debian's chromium with Playwright (which never downloads a browser).
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "installing chromium (Debian package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   local stamp="$VENV/.easel-installed" want
   want=$(cat pyproject.toml constraints-cpu.txt | sha256sum | cut -c1-16)

@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
         "gives steady ratios and, if anything, understates batching)",
     )
     parser.add_argument(
+        "--family",
+        choices=("sd15", "sdxl", "flux2_klein", "kandinsky5"),
+        default=None,
+        help="cpu: parts 1-3 on this family's reduced-width architecture; cuda: its full-size one at 1024² (part 6; "
+        "without --family a cuda run times sdxl, flux2_klein and kandinsky5)",
+    )
+    parser.add_argument(
         "--part",
         choices=("fleet",),
         default=None,
@@ -73,7 +80,7 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def plan(device: str, quick: bool, cache: Path, parts: set[int]) -> dict:
+def plan(device: str, quick: bool, cache: Path, parts: set[int], family: str | None = None) -> dict:
     """What each part runs on this device; the models it needs are built here (once per cache)."""
     from functools import cache as once
 
@@ -81,6 +88,8 @@ def plan(device: str, quick: bool, cache: Path, parts: set[int]) -> dict:
     from .speed import Case
 
     speed = bool(parts & {1, 2})
+    if device == "cpu" and family not in (None, "sd15"):
+        return _family_plan(cache, family, quick, parts)
     if device == "cpu":
         width = 32  # SD1.5's 320 channels / 10
         small = str(ensure(cache, "sd15", width, native=128))
@@ -117,6 +126,25 @@ def plan(device: str, quick: bool, cache: Path, parts: set[int]) -> dict:
     return cases
 
 
+# A family on a CPU: steps and guidance of its own profile (Kandinsky 5: 8 of its 50, to finish in minutes).
+CPU_FAMILY_STEPS = {"sdxl": (20, 6.0), "flux2_klein": (4, 1.0), "kandinsky5": (8, 3.5)}
+
+
+def _family_plan(cache: Path, family: str, quick: bool, parts: set[int]) -> dict:
+    """Parts 1-3 on `family`'s reduced-width architecture at 128² (bench/families.py)."""
+    from .architectures import ensure
+    from .families import ensure_cpu
+    from .speed import Case
+
+    folder = str(ensure(cache, "sdxl", 32, native=128) if family == "sdxl" else ensure_cpu(cache, family))
+    steps, guidance = CPU_FAMILY_STEPS[family]
+    case = Case(f"{family}-shaped (reduced width), 128²", folder, 128, steps, guidance)
+    cases: dict = {"overhead": [case], "throughput": [(case, 1 if quick else 2)], "memory": (folder, {})}
+    cases["repeats"] = {"overhead": 3 if quick else 9}
+    cases["users"], cases["jobs"] = 4, 2
+    return cases
+
+
 async def run(args: argparse.Namespace) -> dict:
     import torch
 
@@ -136,7 +164,9 @@ async def run(args: argparse.Namespace) -> dict:
     log(f"building/loading models in {args.cache}")
     if args.ladder and args.device == "cuda":
         parts.add(5)
-    cases = plan(args.device, args.quick, args.cache, parts)
+    if args.device == "cuda":
+        parts = {6} if args.family else parts | {6}
+    cases = plan(args.device, args.quick, args.cache, parts, args.family)
     report["torch_threads"] = torch.get_num_threads()
 
     async def part(name: str, coro_or_fn):
@@ -185,13 +215,29 @@ async def run(args: argparse.Namespace) -> dict:
         await part("bot", bot)
     if 5 in parts:
         await part("ladder", lambda: speed.ladder(cases["ladder"], "cuda", args.compile_mode, log))
+    if 6 in parts:
+        await part("families", lambda: _families_on_gpu(args.family, args.quick))
     report["seconds"] = time.perf_counter() - started
     return report
 
 
+def _families_on_gpu(family: str | None, quick: bool) -> list[dict]:
+    from . import families, speed
+
+    results = []
+    for name in [family] if family else list(families.FAMILIES):
+        try:
+            results.append(families.gpu(name, log, repeats=2 if quick else 3))
+        except Exception as error:  # one family failing (out of memory...) must not hide the others
+            traceback.print_exc()
+            results.append({"family": name, "error": repr(error)})
+        speed.free("cuda")
+    return results
+
+
 def _memory(spec: tuple[str, dict], device: str, cache: Path) -> dict:
     import torch
-    from diffusers import AutoPipelineForText2Image
+    from diffusers import DiffusionPipeline
 
     from engine.settings import EngineSettings
     from engine.studio import Studio
@@ -200,11 +246,13 @@ def _memory(spec: tuple[str, dict], device: str, cache: Path) -> dict:
 
     folder, extras = spec
     studio = Studio(EngineSettings(model=folder, device=device, cache_dir=cache, warmup=False, **extras))
-    plain = AutoPipelineForText2Image.from_pretrained(folder, dtype=studio.models.dtype)
+    plain = DiffusionPipeline.from_pretrained(folder, dtype=studio.models.dtype)
     figures = measure(studio.models, plain)
     figures["modes"] = sorted(mode.value for mode in studio.available_modes())
     figures["model"] = Path(folder).name
-    figures["published_sizes"] = [published_sizes(family) for family in ("sd15", "sdxl")]
+    figures["family"] = studio.models.family
+    if studio.models.family in ("sd15", "sdxl"):
+        figures["published_sizes"] = [published_sizes(family) for family in ("sd15", "sdxl")]
     del studio, plain
     if device == "cuda":
         torch.cuda.empty_cache()
@@ -333,6 +381,7 @@ def table(report: dict) -> str:
                 "",
             )
         )
+    rows += _family_rows(report.get("families"))
     for key in ("overhead", "throughput", "memory", "bot", "ladder"):
         value = report.get(key)
         if isinstance(value, dict) and ("error" in value or "skipped" in value):
@@ -349,6 +398,27 @@ def table(report: dict) -> str:
         lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     lines.append(f"total {report['seconds']:.0f} s")
     return "\n".join(lines)
+
+
+def _family_rows(items: list | None) -> list[tuple[str, str, str, str]]:
+    """Part 6 (CUDA): each family's full-size architecture at 1024²."""
+    rows = []
+    for item in items or []:
+        if "error" in item:
+            rows.append((f"6 {item['family']} 1024²", item["error"], "", "n/a"))
+            continue
+        target = item.get("target_s")
+        seconds = item["seconds_per_picture_x1"]
+        rows.append((
+            f"6 {item['family']} 1024², {item['steps']} steps: s per picture x1 / x4",
+            f"{seconds:.3f} / {item['seconds_per_picture_x4']:.3f} s; peak {item['peak_gib_x4']:.1f} GiB; "
+            f"{item['tflop_per_picture']:.0f} TFLOP (published {item['published_tflop']}), "
+            f"floor {item['floor_s']:.3f} s, "
+            f"x{item['floor_ratio_x1']:.2f} of it",
+            f"≤ {target} s" if target else "(info)",
+            ("PASS" if seconds <= target else "FAIL") if target else "",
+        ))  # fmt: skip
+    return rows
 
 
 def _items(report: dict, key: str) -> list[dict]:

@@ -13,6 +13,7 @@ work done); the wall-clock ratios are reported next to them.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
 import statistics
 import time
@@ -60,31 +61,40 @@ def engine_settings(case: Case, device: str, **overrides: Any) -> EngineSettings
         upscaler="",
         llm="",
         translator="",
+        native_size=case.size,  # the families' own default is 1024: the bench's reduced models draw case.size
         **overrides,
     )
 
 
 def load_direct(case: Case, dtype: torch.dtype, device: str) -> Any:
-    from diffusers import AutoPipelineForText2Image
+    from diffusers import DiffusionPipeline
 
-    pipe = AutoPipelineForText2Image.from_pretrained(case.folder, dtype=dtype).to(device)
+    import engine.families.processors  # noqa: F401  (a Kandinsky 5 folder's tokenizer names it)
+
+    pipe = DiffusionPipeline.from_pretrained(case.folder, dtype=dtype).to(device)
     pipe.set_progress_bar_config(disable=True)
+    if hasattr(pipe, "resolutions"):  # Kandinsky 5 snaps other sizes to its list of real ones
+        pipe.resolutions = [(case.size, case.size)]
     return pipe
 
 
 @torch.inference_mode()  # as the engine runs its calls (about 2% faster on CPU than the pipeline's no_grad)
 def direct_call(pipe: Any, case: Case, prompts: list[str], seeds: list[int], **extra: Any) -> list[Image.Image]:
     pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)  # a fresh one, as the engine does
-    return pipe(
+    kwargs = dict(
         prompt=prompts,
         negative_prompt=[""] * len(prompts) if case.guidance > 1 else None,
         width=case.size,
         height=case.size,
         num_inference_steps=case.steps,
         guidance_scale=case.guidance,
+        true_cfg_scale=case.guidance if case.guidance > 1 else 1.0,
         generator=[torch.Generator("cpu").manual_seed(seed) for seed in seeds],
         **extra,
-    ).images
+    )
+    accepted = inspect.signature(pipe.__call__).parameters  # klein takes no negative prompt, SD no true CFG
+    output = pipe(**{key: value for key, value in kwargs.items() if key in accepted})
+    return output.images if hasattr(output, "images") else output.image
 
 
 def request(case: Case, prompt: str, seed: int, count: int = 1) -> ImageRequest:

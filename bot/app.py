@@ -24,16 +24,12 @@ import threading
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
-from aiogram import Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
+from aiogram import Dispatcher
 from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from engine.fleet.client import FleetService
@@ -41,18 +37,21 @@ from handlers import get_routers
 from locales import Translator
 
 from .access import AccessPolicy
+from .capabilities import capabilities
 from .commands import set_commands
 from .config import Settings, StartupError, settings_or_explain
 from .delivery import Delivery
 from .intake import Intake
 from .limits import DailyQuota, FloodControl, Metered
 from .logs import setup_logging
+from .messenger import make_bot, webhook_handler
 from .metrics import READY_CHECK_S, Metrics, add_routes
 from .middlewares import Access, Flood, HandledOnce, InFlight, Locale, Restarting
 from .recovery import recover
 from .requests import Requests
 from .storage import open_store, redis_retry
-from .telegram import retrying
+from .telegram import Retrying
+from .webapp import RegionApp
 
 if TYPE_CHECKING:
     from engine.service import Engine
@@ -98,27 +97,31 @@ class App:
     def __init__(self, settings: Settings, engine: Engine | FleetService | None = None) -> None:
         self.settings = settings
         self.translator = Translator(settings.default_locale)
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-        self.bot = Bot(
-            settings.bot_token.get_secret_value(),
-            session=session,
-            default=DefaultBotProperties(parse_mode=ParseMode.HTML),
-        )
+        self.bot = make_bot(settings)  # Telegram, or MAX through bot/max/ (MESSENGER)
         self.store = open_store(settings.redis_url, settings.job_ttl_s, settings.picture_dir)
         self.engine = engine or image_service(settings)
         self.access = AccessPolicy(settings, self.store)
-        self.quota = DailyQuota(self.store, settings.daily_quota, exempt=settings.admin_user_ids)
+        zone = ZoneInfo(settings.quota_time_zone)
+        self.quota = DailyQuota(self.store, settings.daily_quota, exempt=settings.admin_user_ids, zone=zone)
         self.flood = FloodControl(settings.flood_rate_per_min, settings.flood_burst)
         # Requests are submitted through the daily quota; /stats asks the engine itself.
         metered = Metered(self.engine, self.quota)
         family = str(self.engine.stats().get("family", ""))
         self.metrics = Metrics(self.engine, family, lambda: self.delivery.in_flight)
+        self.bot.session.middleware(Retrying())  # every Bot API call: 429 waited out, network errors retried
         self.bot.session.middleware(self.metrics.bot_api())
         intake = Intake(self.bot, self.store)
         self.requests = Requests(
             metered, self.store, intake, settings.engine.default_style, refused=self.metrics.failed
         )
         self.delivery: Delivery = Delivery(self.bot, metered, self.requests, self.metrics)
+        # What the messenger cannot show is never offered (bot/capabilities.py): on MAX no rich messages,
+        # ephemeral messages or Mini App buttons, whatever the settings say.
+        self.caps = capabilities(settings.messenger)
+        self.delivery.rich = settings.rich_messages and self.caps.rich_messages
+        self.delivery.ephemeral = settings.ephemeral_messages and self.caps.ephemeral_messages
+        # 🖌 Region buttons lead to the Mini App there
+        self.requests.public_url = settings.public_url if self.caps.web_app_buttons else ""
         self.in_flight = InFlight()
         self.dp = self._dispatcher()
         self.stopping = asyncio.Event()
@@ -141,6 +144,7 @@ class App:
             intake=self.requests.intake,
             access=self.access,
             quota=self.quota,
+            caps=self.caps,
             started_at=time.monotonic(),
         )
         # aiogram closes the FSM storage in its own shutdown hook, before handlers in flight are done;
@@ -201,13 +205,20 @@ class App:
         on the webhook's server, with the webhook itself; in polling mode on HTTP_PORT (0: no server)."""
         s = self.settings
         if not s.webhook_url and not s.http_port:
+            if s.public_url:
+                raise StartupError("PUBLIC_URL is set but HTTP_PORT=0: the Mini App needs the bot's HTTP server")
             return None
         app = web.Application()
         add_routes(app, self.metrics, self.not_ready)
+        if s.public_url:  # the Mini App (bot/webapp.py): its page and API on this same server
+            token = s.bot_token.get_secret_value()
+            region = RegionApp(token, s.webapp_max_age_s, self.requests, self.delivery, self.translator, self.access)
+            region.add_routes(app)
         if s.webhook_url:
             self.webhook_secret = s.webhook_secret.get_secret_value() or secrets.token_urlsafe(32)
             path = urlparse(s.webhook_url).path or "/webhook"
-            SimpleRequestHandler(self.dp, self.bot, secret_token=self.webhook_secret).register(app, path=path)
+            handler = webhook_handler(s.messenger)  # MAX POSTs its own Update, with its own secret header
+            handler(self.dp, self.bot, secret_token=self.webhook_secret).register(app, path=path)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         host, port, name = (
@@ -244,7 +255,7 @@ class App:
         threading.Thread(target=_watchdog, args=(bound,), daemon=True, name="shutdown-watchdog").start()
 
     async def _run_polling(self) -> None:
-        await retrying(lambda: self.bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
+        await self.bot.delete_webhook(drop_pending_updates=False)
         polling = asyncio.create_task(
             self.dp.start_polling(
                 self.bot,
@@ -313,6 +324,7 @@ async def amain() -> int:
     settings = settings_or_explain()
     secrets = (
         settings.bot_token.get_secret_value(),
+        settings.max_token.get_secret_value(),
         settings.webhook_secret.get_secret_value(),
         urlparse(settings.redis_url).password or "",
     )

@@ -10,7 +10,7 @@ from aiogram.types import BotCommand, BotCommandScopeChat
 
 from locales import LOCALES, Texts, Translator
 
-COMMANDS: tuple[str, ...] = ("start", "help", "settings", "styles", "cancel")
+COMMANDS: tuple[str, ...] = ("start", "help", "settings", "styles", "history", "favorites", "cancel")
 
 
 def commands(texts: Texts) -> list[BotCommand]:

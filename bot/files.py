@@ -13,7 +13,7 @@ from aiogram.types import Document, PhotoSize
 
 from engine import clean_picture  # noqa: F401 - the check on arrival, re-exported (PIL only: no torch here)
 
-from .telegram import retrying
+from .telegram import download_retrying
 
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files
 # Worth a download: anything that says it is a picture, or does not say what it is (the bytes decide).
@@ -55,7 +55,7 @@ def document_verdict(document: Document) -> str:
 
 async def download(bot: Bot, file_id: str) -> bytes:
     try:
-        file = await retrying(lambda: bot.get_file(file_id), "getFile")
+        file = await bot.get_file(file_id)
     except TelegramBadRequest as error:
         if "too big" in error.message:
             raise TooLarge(error.message) from None
@@ -66,7 +66,7 @@ async def download(bot: Bot, file_id: str) -> bytes:
     if not path:
         raise DownloadFailed("no file path")
     try:
-        buffer = await retrying(lambda: bot.download_file(path), "download")
+        buffer = await download_retrying(lambda: bot.download_file(path), "download")
     except Exception as error:
         raise DownloadFailed(str(error)) from None
     if not isinstance(buffer, io.BytesIO):

@@ -12,7 +12,9 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from engine.api import EngineError, ImageRequest, ImageService, JobResult, JobStatus, Mode
 from engine.styles import Style
@@ -63,26 +65,63 @@ class FloodControl:
         self._buckets = {user: b for user, b in self._buckets.items() if now - b[1] < self.refill_s}
 
 
+UTC = ZoneInfo("UTC")
+
+
+def local_day(clock: Callable[[], float] = time.time, zone: ZoneInfo = UTC) -> str:
+    """The calendar day ("20250131") it is now in `zone`."""
+    return datetime.fromtimestamp(clock(), zone).strftime("%Y%m%d")
+
+
 def utc_day(clock: Callable[[], float] = time.time) -> str:
-    return time.strftime("%Y%m%d", time.gmtime(clock()))
+    return local_day(clock, UTC)
+
+
+def utc_offset(moment: datetime) -> str:
+    """A moment's offset from UTC as people write it: "UTC+3", "UTC-9:30", "UTC"."""
+    offset = moment.utcoffset() or timedelta(0)
+    minutes = round(offset.total_seconds() / 60)
+    if not minutes:
+        return "UTC"
+    sign, minutes = ("+" if minutes > 0 else "-"), abs(minutes)
+    return f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
 
 
 class DailyQuota:
-    """At most `per_day` picture requests per user per UTC day (0 = no quota); administrators have none."""
+    """At most `per_day` picture requests per user per day (0 = no quota); administrators have none. A day is
+    a calendar day in `zone` (the company's time zone): the count starts again at its midnight, not at UTC's."""
 
     def __init__(
-        self, store: Store, per_day: int, exempt: frozenset[int] = frozenset(), clock: Callable[[], float] = time.time
+        self,
+        store: Store,
+        per_day: int,
+        exempt: frozenset[int] = frozenset(),
+        clock: Callable[[], float] = time.time,
+        zone: ZoneInfo = UTC,
     ) -> None:
         self.store = store
         self.per_day = per_day
         self.exempt = exempt
         self.clock = clock
+        self.zone = zone
 
     def applies_to(self, user_id: int) -> bool:
         return self.per_day > 0 and user_id not in self.exempt
 
     def today(self) -> str:
-        return utc_day(self.clock)
+        return local_day(self.clock, self.zone)
+
+    def next_midnight(self) -> datetime:
+        """The moment the count starts again: the next midnight in the quota's time zone."""
+        now = datetime.fromtimestamp(self.clock(), self.zone)
+        tomorrow = (now + timedelta(days=1)).date()
+        return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=self.zone)
+
+    def reset_values(self) -> dict[str, object]:
+        """What the texts say about the reset: the daily limit (`count`), the zone's offset, the time left."""
+        midnight = self.next_midnight()
+        left_min = max(0, math.ceil((midnight.timestamp() - self.clock()) / 60))
+        return {"count": self.per_day, "zone": utc_offset(midnight), "hours": left_min // 60, "minutes": left_min % 60}
 
     async def take(self, user_id: int, day: str) -> bool:
         """Count one request of the user; False (and nothing counted) when the day's quota is used up."""
@@ -111,6 +150,10 @@ class QuotaExceeded(EngineError):
     # reads a refusal's code as the str it is (str(error.code), f"error-{code}").
     code = "daily_quota"  # type: ignore[assignment]
 
+    def __init__(self, message: str, values: dict[str, object]) -> None:
+        super().__init__(message)
+        self.values = values  # what its text says: the limit, when it starts again
+
 
 class Metered:
     """The engine (an ImageService) behind the daily quota: a submission first takes one of the user's requests."""
@@ -136,7 +179,7 @@ class Metered:
             log.warning("daily quota of %s not checked: %s", user, error)
             return await self.engine.submit(user, request)
         if not counted:
-            raise QuotaExceeded("the daily quota is used up")
+            raise QuotaExceeded("the daily quota is used up", self.quota.reset_values())
         try:
             return await self.engine.submit(user, request)
         except BaseException:
@@ -170,4 +213,6 @@ async def quota_note(texts: Texts, quota: DailyQuota, user_id: int) -> str:
     except Exception as error:  # storage down: the settings still show, without the count
         log.warning("daily quota of %s not read: %s", user_id, error)
         return ""
-    return "" if left is None else "\n" + texts("settings-quota", left=left, limit=quota.per_day)
+    if left is None:
+        return ""
+    return "\n" + texts("settings-quota", left=left, count=quota.per_day, zone=quota.reset_values()["zone"])

@@ -170,17 +170,18 @@ class Pictures:
     def _lock(self, digest: str) -> str:
         return f"{self.prefix}:picture-lock:{digest}"
 
-    async def put(self, reference: str, data: bytes) -> None:
-        """Keep `data` and point `reference` (a Redis key) at it for the TTL."""
+    async def put(self, reference: str, data: bytes, ttl_s: int | None = None) -> None:
+        """Keep `data` and point `reference` (a Redis key) at it for the TTL (`ttl_s`: another one, a favourite's)."""
+        ttl = ttl_s or self.ttl_s
         digest = await asyncio.to_thread(digest_of, data)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(self.index, {digest: self.clock() + self.ttl_s + MARGIN_S}, gt=True)
+            pipe.zadd(self.index, {digest: self.clock() + ttl + MARGIN_S}, gt=True)
             pipe.exists(self._lock(digest))
             _, claimed = await pipe.execute()
         if claimed:  # a sweep is deleting the file this very moment: write it again once it is gone
             await self._until_released(digest)
         await asyncio.to_thread(self.folder.write, digest, data)
-        await self.redis.set(reference, digest, ex=self.ttl_s)
+        await self.redis.set(reference, digest, ex=ttl)
 
     async def get(self, reference: str) -> bytes | None:
         """The bytes `reference` points at; None when it expired or its file is gone."""

@@ -40,6 +40,9 @@ class Prefs:
     aspect: str = "1:1"
     count: int = 4
     beautify: bool = False
+    # With a default style chosen, a prompt is drawn at once in it; True: the style screen comes every time.
+    ask_style: bool = False
+    preview: bool = True  # the status message shows the picture forming while it is drawn
 
 
 @dataclass
@@ -81,9 +84,22 @@ class JobRecord:
     origin_job: str = ""
     origin_picture: int = 0
     origin_seed: int | None = None
+    instruction: str = ""  # EDIT / INPAINT: what the user asked to change (an INPAINT's mask is the blob "mask")
     thread_id: int | None = None
     locale: str = "en"
     created: float = field(default_factory=time.time)
+    # Midjourney-style parameters typed after the prompt (bot/params.py): what to leave out, the fast profile, and
+    # all of them as typed, for the caption.
+    negative: str = ""
+    fast: bool = False
+    params: str = ""
+    # What the engine made of the request (the ℹ screen): the prompt the model saw and its negative prompt.
+    final_prompt: str = ""
+    final_negative: str = ""
+    favourite: bool = False  # ⭐: kept for FAVOURITE_KEEP_S instead of the usual TTL (bot/storage.py)
+    preview: bool = False  # its status shows the picture forming (the owner's setting when it was made)
+    status_photo: bool = False  # the status message became a photo (the live preview): edits change its caption
+    rich: bool = False  # delivered as one rich message, pictures and buttons together (album_id is that message)
 
     def seed_of(self, picture: int) -> int | None:
         """The seed of picture `picture` (1-based), if it made that many."""

@@ -41,9 +41,9 @@ def stats_text(
         ),
         texts("admin-users", users=users) if users else texts("admin-no-users"),
         memory_line(texts, memory),
-        texts("admin-limits", rate=limits["rate"], burst=limits["burst"])
+        texts("admin-limits", count=limits["rate"], burst=limits["burst"])
         + " "
-        + (texts("admin-quota", quota=limits["quota"]) if limits["quota"] else texts("admin-no-quota")),
+        + (texts("admin-quota", count=limits["quota"]) if limits["quota"] else texts("admin-no-quota")),
         access_line(texts, access),
     ]
     return "\n".join(lines)

@@ -47,12 +47,17 @@ class Requests:
         self.styles: Mapping[str, Style] = engine.styles()  # a fleet's styles arrive with its workers
         self.default_style = default_style
         self.refused = refused  # told the code of every refusal (metrics)
+        self.public_url = ""  # PUBLIC_URL: where the Mini App is served ("" = no 🖌 Region button)
         self.closing = False  # set on SIGTERM: new requests are told to come back in a minute
         self._in_flight: dict[str, int] = {}  # engine job -> owner, until the engine says it finished
 
     # ---- what the engine offers ---------------------------------------------------------------------
     def modes(self) -> frozenset[Mode]:
         return frozenset(self.engine.available_modes())
+
+    def style_names(self) -> dict[str, dict[str, str]]:
+        """Each style's names by language, by id (a style typed as --style is found by any of them)."""
+        return {style_id: dict(style.names) for style_id, style in self.styles.items()}
 
     def can_beautify(self) -> bool:
         """Whether "✨ improve prompt" is offered: without a prompt LLM a user's "on" is kept but not used."""
@@ -79,6 +84,7 @@ class Requests:
             aspect=prefs.aspect,
             count=prefs.count,
             beautify=prefs.beautify,
+            preview=prefs.preview,
         )
         record = dataclasses.replace(record, **fields)
         await self.save(record)
@@ -104,6 +110,8 @@ class Requests:
             seed=self._seed(rule.seed, parent, picture),
             style=self._style(rule.style, parent, prefs),
             album_id=0,
+            status_photo=False,
+            preview=prefs.preview,
             **self._origin(rule, parent, picture),
         )
         if rule.variation:
@@ -116,13 +124,23 @@ class Requests:
             child.count = rule.count
         if MODES[mode].single:
             child.count = 1
+        if rule.source == From.PICTURE or mode != parent.mode:  # an instruction is only ever redone (reroll, style)
+            child.instruction = ""
         child = dataclasses.replace(child, **changes)
-        images = [await self.picture(parent, picture)] if rule.source == From.PICTURE else await self.sources(parent)
+        child.params = ""  # the caption's parameters line is for the request they were typed with
+        images = await self._images(rule.source, parent, picture)
         for n, data in enumerate(images, start=1):
             await self.store.put_blob(child.id, f"src{n}", data)
+        if mode == Mode.INPAINT and parent.mode == Mode.INPAINT and rule.source == From.SOURCES:
+            await self.store.put_blob(child.id, "mask", await self._mask(parent))
         child.source_count = len(images)
         await self.save(child)
         return child
+
+    async def _images(self, source: From, parent: JobRecord, picture: int) -> list[bytes]:
+        if source == From.PICTURE:
+            return [await self.picture(parent, picture)]
+        return [] if source == From.NOTHING else await self.sources(parent)
 
     @staticmethod
     def _seed(seed: Seed, parent: JobRecord, picture: int) -> int | None:
@@ -138,6 +156,8 @@ class Requests:
         pictures are made again (another style or balance); the user's photos; else the earlier request's own."""
         if rule.source == From.PICTURE:
             return {"origin_job": parent.id, "origin_picture": picture, "origin_seed": parent.seed_of(picture)}
+        if rule.source == From.NOTHING:  # drawn anew from text: it starts from no picture
+            return {"origin_job": "", "origin_picture": 0, "origin_seed": None, "weights": []}
         if parent.kind != Kind.REQUEST:
             return {"origin_job": parent.id, "origin_picture": 0, "origin_seed": None}
         if rule.seed == Seed.FIRST:
@@ -176,10 +196,30 @@ class Requests:
             images.append(data)
         return images
 
+    async def star(self, record: JobRecord) -> bool:
+        """⭐ on or off; a favourite's record and pictures are kept for FAVOURITE_KEEP_S. Returns the new state."""
+        record.favourite = not record.favourite
+        if record.favourite:
+            for n in range(1, len(record.pictures) + 1):
+                await self.store.put_blob(record.id, f"pic{n}", await self.picture(record, n), keep=True)
+        await self.save(record)
+        await self.store.set_favourite(record.owner, record.id, record.favourite)
+        return record.favourite
+
+    async def _mask(self, record: JobRecord) -> bytes:
+        """An INPAINT's mask (the blob "mask", kept as long as its record); b"" for every other mode."""
+        if record.mode != Mode.INPAINT:
+            return b""
+        mask = await self.store.get_blob(record.id, "mask")
+        if mask is None:
+            raise PictureUnusable("expired")
+        return mask
+
     async def keep_result(self, record: JobRecord, result: JobResult) -> bool:
         """The record done, with its pictures kept for the buttons under them; False if storage failed (the
         pictures go out anyway, without buttons)."""
         record.result_style = result.style
+        record.final_prompt, record.final_negative = result.final_prompt, result.negative_prompt
         record.pictures = [PictureRecord(p.seed, p.width, p.height, p.file_format) for p in result.pictures]
         record.state = State.DONE  # saved before the buttons appear: a quick press must find it done
         try:
@@ -187,6 +227,8 @@ class Requests:
                 for n, picture in enumerate(result.pictures, start=1):
                     await self.store.put_blob(record.id, f"pic{n}", picture.png)
             await self.save(record)
+            if not MODES[record.mode].as_file:
+                await self.store.add_history(record.owner, record.id)
         except Exception as error:
             if not storage_down(error):
                 log.exception("job %s: the result could not be stored", record.id)
@@ -196,8 +238,8 @@ class Requests:
         return True
 
     # ---- submission ---------------------------------------------------------------------------------
-    def request(self, record: JobRecord, images: list[bytes]) -> ImageRequest:
-        """The engine's request for a record (its source pictures given as files)."""
+    def request(self, record: JobRecord, images: list[bytes], mask: bytes = b"") -> ImageRequest:
+        """The engine's request for a record (its source pictures, and an INPAINT's mask, given as files)."""
         facts = MODES[record.mode]
         return ImageRequest(
             mode=record.mode,
@@ -211,7 +253,12 @@ class Requests:
             weights=tuple(record.weights),
             variation="strong" if record.variation == "strong" else "subtle",
             zoom=record.zoom if record.mode == Mode.ZOOM else 1.0,
+            negative_prompt=record.negative,
+            preview=record.preview and not facts.as_file,
+            profile="fast" if record.fast else None,
             origin=Origin(record.origin_job, record.origin_picture, record.origin_seed) if record.origin_job else None,
+            instruction=record.instruction,
+            mask=mask,
         )
 
     async def submit(self, record: JobRecord, texts: Texts, *, via: ImageService | None = None) -> None:
@@ -224,14 +271,15 @@ class Requests:
             raise Refused(texts("restarting"))
         try:
             images = await self.sources(record)
+            mask = await self._mask(record)
         except PictureUnusable as unusable:
             raise Refused(texts(unusable.key)) from None
         try:
-            record.engine_job = await (via or self.engine).submit(str(record.owner), self.request(record, images))
+            record.engine_job = await (via or self.engine).submit(str(record.owner), self.request(record, images, mask))
         except EngineError as error:
             log.info("request %s refused: %s", record.id, error)
             self.refused(str(error.code))
-            raise Refused(screens.error_text(texts, error.code)) from None
+            raise Refused(screens.error_text(texts, error.code, **getattr(error, "values", {}))) from None
         record.state = State.SUBMITTED
         record.locale = texts.locale
         self._in_flight[record.engine_job] = record.owner

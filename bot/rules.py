@@ -14,12 +14,15 @@ from enum import StrEnum
 from engine.api import Mode
 from keyboards.callbacks import PhotoAct, ResultAct
 
+from .records import Prefs
+
 
 class From(StrEnum):
     """Which pictures the new request starts from."""
 
     PICTURE = "picture"  # the pressed picture of the results
     SOURCES = "sources"  # the pictures the earlier request started from (none for a text prompt)
+    NOTHING = "nothing"  # none: a new prompt drawn from text
 
 
 class ModeOf(StrEnum):
@@ -48,6 +51,7 @@ class Then(StrEnum):
     START = "start"  # submit it
     ASK_PROMPT = "ask"  # ask for a prompt (unless it has one: then its style screen)
     PICK_STYLE = "pick-style"  # show its style screen
+    ASK_INSTRUCTION = "ask-instruction"  # ask what should change, then start it (handlers/edit.py)
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,31 @@ RESULT_RULES: dict[ResultAct, Rule] = {
     ResultAct.REROLL: Rule(ModeOf.PARENT, From.SOURCES),
     ResultAct.MIX: Rule(ModeOf.PARENT, From.SOURCES, seed=Seed.FIRST),
     ResultAct.RESTYLE: Rule(ModeOf.RESTYLED, From.SOURCES, seed=Seed.FIRST, then=Then.PICK_STYLE),
+    # ℹ → "reuse seed": a new prompt, drawn from text with the pressed picture's seed, in its style.
+    ResultAct.SEED: Rule(
+        Mode.GENERATE,
+        From.NOTHING,
+        seed=Seed.PICTURE,
+        style=StyleOf.RESULT,
+        then=Then.ASK_PROMPT,
+        new_prompt=True,
+        question="ask-seed-prompt",
+    ),
+    # Edits of the pressed picture, as many as the user's settings say, in the style it came out in.
+    ResultAct.EDIT: Rule(
+        Mode.EDIT,
+        From.PICTURE,
+        style=StyleOf.RESULT,
+        then=Then.ASK_INSTRUCTION,
+        count_from_prefs=True,
+        question="ask-edit",
+    ),
 }
+
+
+# 🖌 Region: the Mini App (bot/webapp.py) sends the mask and the text; the picture's region is repainted.
+REGION_RULE = Rule(Mode.INPAINT, From.PICTURE, style=StyleOf.RESULT, count_from_prefs=True)
+PHOTO_REGION_RULE = Rule(Mode.INPAINT, From.SOURCES, style=StyleOf.PREFS_IF_CAPTION, count_from_prefs=True)
 
 
 def _photo_and_prompt(mode: Mode, question: str) -> Rule:
@@ -105,6 +133,14 @@ PHOTO_RULES: dict[PhotoAct, Rule] = {
     PhotoAct.PROMPT: _photo_and_prompt(Mode.PHOTO_PROMPT, "ask-photo-prompt"),
     PhotoAct.UPSCALE: Rule(Mode.UPSCALE, From.SOURCES),
     PhotoAct.MIX: Rule(Mode.MIX, From.SOURCES, style=StyleOf.PREFS_IF_CAPTION, count_from_prefs=True),
+    PhotoAct.EDIT: Rule(
+        Mode.EDIT,
+        From.SOURCES,
+        style=StyleOf.PREFS_IF_CAPTION,
+        then=Then.ASK_INSTRUCTION,
+        count_from_prefs=True,
+        question="ask-edit-photo",
+    ),
 }
 
 
@@ -127,3 +163,10 @@ def balance(first_percent: int) -> dict:
     """Mix weights from the first photo's share in percent (30 -> [0.3, 0.7])."""
     first = min(max(first_percent, 0), 100) / 100
     return {"weights": [first, round(1 - first, 2)]}
+
+
+def draws_at_once(prefs: Prefs, style_typed: bool) -> bool:
+    """Whether a prompt is drawn without its style screen: its style was typed (--style), or the user chose a
+    default style and did not ask to pick one each time. New users have no default yet: they see the styles once,
+    and choosing one in /settings is what switches drawing at once on."""
+    return style_typed or (prefs.style is not None and not prefs.ask_style)

@@ -6,16 +6,29 @@ Every user text goes through the translator's HTML escaping (parse mode is HTML)
 from __future__ import annotations
 
 import html
-from collections.abc import Collection, Mapping
+import re
+from collections.abc import Callable, Collection, Mapping
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    InputRichBlockCollage,
+    InputRichBlockParagraph,
+    InputRichBlockPhoto,
+    InputRichBlockUnion,
+    InputRichMessage,
+    RichTextBold,
+)
 
-from engine.api import JobResult, JobState, JobStatus, Mode
+from engine.api import ASPECTS, MAX_COUNT, JobResult, JobState, JobStatus, Mode, Picture, one_line
 from keyboards.draft import draft_keyboard
 from keyboards.results import results_keyboard
 from keyboards.settings import default_style_keyboard, settings_keyboard
 from locales import Texts, Translator
 
+from .links import region_links
+from .params import MAX_SEED, BadParameter
 from .records import JobRecord, Prefs
 from .text import short
 
@@ -67,9 +80,10 @@ def end_text(texts: Texts, status: JobStatus) -> str:
     return error_text(texts, status.error or "internal")
 
 
-def error_text(texts: Texts, code: str) -> str:
+def error_text(texts: Texts, code: str, **values: object) -> str:
+    """The message for an error code; `values` fill what its text names (the daily limit and its reset)."""
     key = f"error-{code}"
-    return texts(key) if texts.has(key) else texts("error-internal")
+    return texts(key, **values) if texts.has(key) else texts("error-internal")
 
 
 def caption(texts: Texts, record: JobRecord, result: JobResult, styles: Mapping) -> str:
@@ -78,16 +92,51 @@ def caption(texts: Texts, record: JobRecord, result: JobResult, styles: Mapping)
     mode_line = texts(f"mode-{record.mode}", balance=balance) if texts.has(f"mode-{record.mode}") else ""
     if mode_line:
         lines.append(mode_line)
+    if record.instruction.strip():  # an edit: what was asked, before the prompt it changed
+        lines.append(texts("caption-instruction", instruction=short(record.instruction)))
     if result.prompt.strip():
         lines.append(f"<b>{html.escape(short(result.prompt), quote=False)}</b>")
+    if record.params:
+        lines.append(texts("caption-params", params=record.params))
     seeds = ", ".join(str(picture.seed) for picture in result.pictures)
     lines.append(texts("caption-meta", style=style_name(texts, styles, result.style), seeds=seeds))
     return "\n".join(lines)
 
 
-def results_screen(texts: Texts, record: JobRecord, modes: Collection[Mode]) -> tuple[str, InlineKeyboardMarkup]:
-    markup = results_keyboard(texts, record.id, record.mode, len(record.pictures), modes, record.weights)
+def parameter_error(texts: Texts, bad: BadParameter) -> str:
+    """What is wrong with a parameter typed after a prompt, naming it and what it may be."""
+    return texts(
+        f"params-{bad.problem}",
+        name=bad.name,
+        value=short(bad.value, 60),
+        choices=", ".join(ASPECTS),
+        most=MAX_COUNT if bad.problem == "count" else MAX_SEED,
+    )
+
+
+def results_screen(
+    texts: Texts, record: JobRecord, modes: Collection[Mode], public_url: str = ""
+) -> tuple[str, InlineKeyboardMarkup]:
+    """public_url: where the Mini App is served (PUBLIC_URL); "" = no 🖌 Region button."""
+    region = region_links(public_url, record)
+    markup = results_keyboard(
+        texts, record.id, record.mode, len(record.pictures), modes, record.weights, record.favourite, region
+    )
     return texts("results-text"), markup
+
+
+def info_text(texts: Texts, record: JobRecord, picture: int, styles: Mapping) -> str:
+    """ℹ: how picture `picture` (1-based) was made: the prompt as typed and as the model saw it, the negative
+    prompt, its seed and style, and its size."""
+    kept = record.pictures[picture - 1]
+    lines = [texts("info-title", n=picture), texts("info-prompt", prompt=short(record.prompt) or "—")]
+    if record.final_prompt and one_line(record.final_prompt) != one_line(record.prompt):
+        lines.append(texts("info-final-prompt", prompt=short(record.final_prompt)))
+    lines.append(texts("info-negative", negative=short(record.final_negative or record.negative) or "—"))
+    lines.append(texts("info-seed", seed=kept.seed))
+    lines.append(texts("info-style", style=style_name(texts, styles, record.result_style or record.style)))
+    lines.append(texts("info-size", width=kept.width, height=kept.height))
+    return "\n".join(lines)
 
 
 def settings_screen(
@@ -107,6 +156,7 @@ def settings_screen(
     )
     if offer_beautify:
         text += "\n" + texts("settings-beautify", state=texts.plain("word-on" if prefs.beautify else "word-off"))
+    text += "\n" + _drawing_line(texts, prefs, style)
     markup = settings_keyboard(
         texts,
         translator,
@@ -117,8 +167,19 @@ def settings_screen(
         prefs.count,
         prefs.beautify,
         offer_beautify=offer_beautify,
+        ask_style=prefs.ask_style,
+        preview=prefs.preview,
     )
     return text, markup
+
+
+def _drawing_line(texts: Texts, prefs: Prefs, style: str) -> str:
+    """What a prompt does: drawn at once in the default style, or its style screen first (and why)."""
+    if prefs.ask_style:
+        return texts("settings-asks-style")
+    if prefs.style is None:
+        return texts("settings-no-default-style")
+    return texts("settings-draws-at-once", style=style)
 
 
 def styles_screen(
@@ -127,3 +188,41 @@ def styles_screen(
     current = prefs.style or default_style
     text = texts("styles-text", style=style_name(texts, styles, current))
     return text, default_style_keyboard(texts, user, styles, page, current)
+
+
+def shelf_caption(texts: Texts, starred: bool, records: list[JobRecord], page: int, pages: int, styles: Mapping) -> str:
+    """The caption of a /history or /favorites page: a line per numbered picture of the collage."""
+    lines = [texts("favorites-title" if starred else "history-title", page=page + 1, pages=pages)]
+    for n, record in enumerate(records, start=1):
+        what = short(record.prompt, 60) or texts.plain(f"mode-{record.mode}") or "—"
+        star = "⭐ " if record.favourite and not starred else ""
+        lines.append(
+            texts("shelf-line", n=n, star=star, prompt=what, style=style_name(texts, styles, record.result_style))
+        )
+    return "\n".join(lines)
+
+
+def rich_results(
+    texts: Texts,
+    record: JobRecord,
+    result: JobResult,
+    styles: Mapping,
+    under: str,
+    photo: Callable[[Picture], BufferedInputFile],
+) -> InputRichMessage:
+    """The pictures, their caption and the "what next" line as one rich message (Bot API 10.3): a collage of the
+    pictures (one picture: a photo block), then a paragraph per caption line (the prompt in bold)."""
+    pictures: list[InputRichBlockUnion] = [
+        InputRichBlockPhoto(photo=InputMediaPhoto(media=photo(picture))) for picture in result.pictures
+    ]
+    blocks: list[InputRichBlockUnion] = [InputRichBlockCollage(blocks=pictures) if len(pictures) > 1 else pictures[0]]
+    for line in [*caption(texts, record, result, styles).split("\n"), under]:
+        plain = _plain(line)
+        bold = line.startswith("<b>") and line.endswith("</b>")
+        blocks.append(InputRichBlockParagraph(text=RichTextBold(text=plain) if bold else plain))
+    return InputRichMessage(blocks=blocks)
+
+
+def _plain(line: str) -> str:
+    """The text of one line of our HTML, as a rich message's plain text (tags dropped, entities read)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", line))

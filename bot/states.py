@@ -5,3 +5,4 @@ from aiogram.fsm.state import State, StatesGroup
 
 class Ask(StatesGroup):
     prompt = State()  # the bot asked for a prompt; data "draft" = the record waiting for it
+    instruction = State()  # the bot asked what should change (an edit); data "draft" = the record waiting for it

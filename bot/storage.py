@@ -25,6 +25,10 @@ MEMORY_BLOB_BUDGET = 1024 * 1024 * 1024
 HANDLED_KEEP_S = 24 * 3600  # Telegram keeps an update it could not deliver for 24 hours
 HANDLED_KEPT = 10_000  # the memory store remembers this many handled updates
 QUOTA_KEEP_S = 2 * 24 * 3600  # a day's request counters outlive the day (time zones of readers, /stats)
+# ⭐ favourites: their records and pictures are kept this long from the last star (a year), not the usual TTL;
+# /history lists a user's latest HISTORY_KEPT requests.
+FAVOURITE_KEEP_S = 365 * 24 * 3600
+HISTORY_KEPT = 200
 
 
 class Store:
@@ -36,7 +40,8 @@ class Store:
     async def save_job(self, record: JobRecord) -> None:
         raise NotImplementedError
 
-    async def put_blob(self, job_id: str, name: str, data: bytes) -> None:
+    async def put_blob(self, job_id: str, name: str, data: bytes, keep: bool = False) -> None:
+        """Keep a picture of a job under `name`; `keep`: for FAVOURITE_KEEP_S (a favourite's), not the TTL."""
         raise NotImplementedError
 
     async def get_blob(self, job_id: str, name: str) -> bytes | None:
@@ -75,7 +80,7 @@ class Store:
     async def set_access(self, chat_or_user: int, allowed: bool) -> None:
         raise NotImplementedError
 
-    # The daily quota: picture requests a user submitted on a UTC day ("20250131").
+    # The daily quota: picture requests a user submitted on a day ("20250131") of the quota's time zone.
     async def count_request(self, user_id: int, day: str) -> int:
         """Count one more request; returns the day's count including it."""
         raise NotImplementedError
@@ -84,6 +89,21 @@ class Store:
         raise NotImplementedError
 
     async def requests_on(self, user_id: int, day: str) -> int:
+        raise NotImplementedError
+
+    # A user's results, newest first (/history), and the ones they starred (/favorites): job ids.
+    async def add_history(self, user_id: int, job_id: str) -> None:
+        raise NotImplementedError
+
+    async def history(self, user_id: int, start: int, count: int) -> tuple[list[str], int]:
+        """Job ids from `start` (0 = newest), at most `count` of them, and how many there are in all."""
+        raise NotImplementedError
+
+    async def set_favourite(self, user_id: int, job_id: str, on: bool) -> None:
+        raise NotImplementedError
+
+    async def favourites(self, user_id: int, start: int, count: int) -> tuple[list[str], int]:
+        """Like `history`, for the starred ones (newest star first)."""
         raise NotImplementedError
 
     async def ping(self) -> None:
@@ -118,6 +138,8 @@ class MemoryStore(Store):
         self._today = ""
         self._pending: dict[str, None] = {}  # insertion order = acceptance order
         self._handled: dict[int, None] = {}
+        self._history: dict[int, dict[str, None]] = {}  # user -> job ids, oldest first
+        self._favourites: dict[int, dict[str, None]] = {}
 
     def _expired(self, expires: float) -> bool:
         return expires < time.monotonic()
@@ -131,14 +153,15 @@ class MemoryStore(Store):
 
     async def save_job(self, record: JobRecord) -> None:
         self._purge()
-        self._jobs[record.id] = (time.monotonic() + self.ttl_s, record.to_json())
+        ttl = FAVOURITE_KEEP_S if record.favourite else self.ttl_s
+        self._jobs[record.id] = (time.monotonic() + ttl, record.to_json())
 
-    async def put_blob(self, job_id: str, name: str, data: bytes) -> None:
+    async def put_blob(self, job_id: str, name: str, data: bytes, keep: bool = False) -> None:
         key = (job_id, name)
         old = self._blobs.pop(key, None)
         if old is not None:
             self._blob_bytes -= len(old[1])
-        self._blobs[key] = (time.monotonic() + self.ttl_s, data)
+        self._blobs[key] = (time.monotonic() + (FAVOURITE_KEEP_S if keep else self.ttl_s), data)
         self._blob_bytes += len(data)
         while self._blob_bytes > self.blob_budget and len(self._blobs) > 1:
             _, (_, dropped) = self._blobs.popitem(last=False)
@@ -196,6 +219,22 @@ class MemoryStore(Store):
     async def requests_on(self, user_id: int, day: str) -> int:
         return self._requests.get((day, user_id), 0)
 
+    async def add_history(self, user_id: int, job_id: str) -> None:
+        _add_newest(self._history.setdefault(user_id, {}), job_id)
+
+    async def history(self, user_id: int, start: int, count: int) -> tuple[list[str], int]:
+        return _page(self._history.get(user_id, {}), start, count)
+
+    async def set_favourite(self, user_id: int, job_id: str, on: bool) -> None:
+        starred = self._favourites.setdefault(user_id, {})
+        if on:
+            _add_newest(starred, job_id, kept=None)
+        else:
+            starred.pop(job_id, None)
+
+    async def favourites(self, user_id: int, start: int, count: int) -> tuple[list[str], int]:
+        return _page(self._favourites.get(user_id, {}), start, count)
+
     def _purge(self) -> None:
         """Forget expired entries now and then (reads already ignore them)."""
         self._saves += 1
@@ -210,10 +249,11 @@ class MemoryStore(Store):
 
 class RedisStore(Store):
     """Keys: easel:job:<id> (JSON) and easel:blob:<id>:<name> (the digest of a picture in `picture_dir`), both
-    with the TTL; easel:pictures and easel:picture-lock:<digest> (the pictures' expiry, bot/pictures.py);
-    easel:prefs:<user>; easel:access:allow and easel:access:deny (sets of ids); easel:quota:<day>:<user> (a
-    counter, 2 days); easel:pending (a sorted set of job ids by acceptance time: accepted, not yet delivered);
-    easel:update:<id> (an update handled, a day)."""
+        with the TTL; easel:pictures and easel:picture-lock:<digest> (the pictures' expiry, bot/pictures.py);
+        easel:prefs:<user>; easel:access:allow and easel:access:deny (sets of ids); easel:quota:<day>:<user> (a
+        counter, 2 days); easel:pending (a sorted set of job ids by acceptance time: accepted, not yet delivered);
+        easel:update:<id> (an update handled, a day); easel:history:<user> and easel:favourites:<user> (sorted sets
+    of job ids by time: a user's latest HISTORY_KEPT requests, and the starred ones)."""
 
     def __init__(self, redis: Any, ttl_s: int, prefix: str = "easel", picture_dir: Path | str = "pictures") -> None:
         self.redis = redis
@@ -236,10 +276,11 @@ class RedisStore(Store):
         return JobRecord.from_json(raw) if raw else None
 
     async def save_job(self, record: JobRecord) -> None:
-        await self.redis.set(self._key("job", record.id), record.to_json(), ex=self.ttl_s)
+        ttl = FAVOURITE_KEEP_S if record.favourite else self.ttl_s
+        await self.redis.set(self._key("job", record.id), record.to_json(), ex=ttl)
 
-    async def put_blob(self, job_id: str, name: str, data: bytes) -> None:
-        await self.pictures.put(self._key("blob", job_id, name), data)
+    async def put_blob(self, job_id: str, name: str, data: bytes, keep: bool = False) -> None:
+        await self.pictures.put(self._key("blob", job_id, name), data, FAVOURITE_KEEP_S if keep else None)
 
     async def get_blob(self, job_id: str, name: str) -> bytes | None:
         return await self.pictures.get(self._key("blob", job_id, name))
@@ -295,6 +336,34 @@ class RedisStore(Store):
     async def requests_on(self, user_id: int, day: str) -> int:
         return int(await self.redis.get(self._key("quota", day, user_id)) or 0)
 
+    async def add_history(self, user_id: int, job_id: str) -> None:
+        key = self._key("history", user_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {job_id: time.time()})
+            pipe.zremrangebyrank(key, 0, -HISTORY_KEPT - 1)
+            pipe.expire(key, FAVOURITE_KEEP_S)
+            await pipe.execute()
+
+    async def history(self, user_id: int, start: int, count: int) -> tuple[list[str], int]:
+        return await self._page(self._key("history", user_id), start, count)
+
+    async def set_favourite(self, user_id: int, job_id: str, on: bool) -> None:
+        key = self._key("favourites", user_id)
+        if on:
+            await self.redis.zadd(key, {job_id: time.time()})
+        else:
+            await self.redis.zrem(key, job_id)
+
+    async def favourites(self, user_id: int, start: int, count: int) -> tuple[list[str], int]:
+        return await self._page(self._key("favourites", user_id), start, count)
+
+    async def _page(self, key: str, start: int, count: int) -> tuple[list[str], int]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrevrange(key, start, start + count - 1)
+            pipe.zcard(key)
+            ids, total = await pipe.execute()
+        return [i.decode() if isinstance(i, bytes) else i for i in ids], int(total)
+
     async def ping(self) -> None:
         await self.redis.ping()  # the caller bounds the wait (the client retries a restarting Redis for ~3 s)
 
@@ -308,6 +377,19 @@ class RedisStore(Store):
             await asyncio.gather(self._sweeping, return_exceptions=True)
             self._sweeping = None
         await self.redis.aclose()
+
+
+def _add_newest(ids: dict[str, None], job_id: str, kept: int | None = HISTORY_KEPT) -> None:
+    """`job_id` as the newest of an ordered set of ids, keeping the `kept` newest."""
+    ids.pop(job_id, None)
+    ids[job_id] = None
+    while kept is not None and len(ids) > kept:
+        del ids[next(iter(ids))]
+
+
+def _page(ids: dict[str, None], start: int, count: int) -> tuple[list[str], int]:
+    newest_first = list(reversed(ids))
+    return newest_first[start : start + count], len(newest_first)
 
 
 def redis_retry() -> dict[str, Any]:

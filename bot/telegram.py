@@ -1,16 +1,18 @@
-"""Small, careful wrappers around Bot API calls: 429 waits, harmless edit errors, network retries, best-effort
-chat actions and status edits."""
+"""Careful Bot API calls: one retry policy for all of them (Retrying: 429 waits, network back-off), harmless edit
+errors, best-effort chat actions and status edits."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from enum import Enum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
@@ -18,6 +20,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+from aiogram.methods import AnswerCallbackQuery, GetUpdates, SendChatAction, TelegramMethod
 from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message, TelegramObject
 
 log = logging.getLogger(__name__)
@@ -30,26 +33,65 @@ MAX_RETRY_AFTER_S = 60.0
 CHAT_ACTION_EVERY_S = 5.0  # Telegram shows a chat action for 5 s at most
 
 
-async def retrying(call: Callable[[], Awaitable[T]], what: str) -> T:
-    """Run a Bot API call; on 429 wait retry_after and call again, on network/5xx errors back off.
+class Retrying(BaseRequestMiddleware):
+    """The one retry policy of every Bot API call, as a request middleware of the bot's session: on 429 wait
+    `retry_after` (at most a minute) and call again; on a network or 5xx error back off (1, 2, 4, 8 s). So a 429 on
+    any screen is waited out instead of ending as "something went wrong".
 
-    A 429 means Telegram did nothing, so repeating a sendMediaGroup cannot duplicate the album.
-    A dropped connection is ambiguous (Telegram may have sent it); a result is worth that rare risk.
+    A 429 means Telegram did nothing, so repeating a sendMediaGroup cannot duplicate the album. A dropped connection
+    is ambiguous (Telegram may have sent it); a result is worth that rare risk.
+
+    Never retried: getUpdates (aiogram's polling backs off by itself), button answers (a late one fails anyway),
+    chat actions (a hint), and any call made inside `once()` (status edits: the next status makes a newer one).
     """
+
+    async def __call__(self, make_request: NextRequestMiddlewareType, bot: Bot, method: TelegramMethod) -> Any:
+        if _once.get() or isinstance(method, NEVER_RETRIED):
+            return await make_request(bot, method)
+        what = type(method).__name__
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await make_request(bot, method)
+            except (TelegramRetryAfter, TelegramNetworkError, TelegramServerError) as error:
+                if attempt == ATTEMPTS:
+                    raise
+                await asyncio.sleep(backoff_s(what, attempt, error))
+        raise AssertionError("unreachable")
+
+
+def backoff_s(what: str, attempt: int, error: Exception) -> float:
+    """How long to wait before trying `what` again after `error` (the policy of Retrying, and of downloads)."""
+    if isinstance(error, TelegramRetryAfter):
+        delay = min(float(error.retry_after), MAX_RETRY_AFTER_S)
+        log.warning("%s: flood control, waiting %.0f s", what, delay)
+        return delay
+    log.warning("%s failed (%s); retrying", what, error)
+    return min(0.5 * 2**attempt, 8.0)
+
+
+NEVER_RETRIED = (GetUpdates, AnswerCallbackQuery, SendChatAction)
+_once: contextvars.ContextVar[bool] = contextvars.ContextVar("easel_bot_api_once", default=False)
+
+
+@contextlib.contextmanager
+def once() -> Iterator[None]:
+    """Bot API calls made inside are tried once: Retrying leaves them alone (their caller decides what a 429 means)."""
+    token = _once.set(True)
+    try:
+        yield
+    finally:
+        _once.reset(token)
+
+
+async def download_retrying(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """A file download (not a Bot API method, so not seen by Retrying), with Retrying's policy."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return await call()
-        except TelegramRetryAfter as error:
+        except (TelegramRetryAfter, TelegramNetworkError, TelegramServerError) as error:
             if attempt == ATTEMPTS:
                 raise
-            delay = min(float(error.retry_after), MAX_RETRY_AFTER_S)
-            log.warning("%s: flood control, waiting %.0f s", what, delay)
-            await asyncio.sleep(delay)
-        except (TelegramNetworkError, TelegramServerError) as error:
-            if attempt == ATTEMPTS:
-                raise
-            log.warning("%s failed (%s); retrying", what, error)
-            await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
+            await asyncio.sleep(backoff_s(what, attempt, error))
     raise AssertionError("unreachable")
 
 
@@ -62,10 +104,7 @@ async def edit_text(
 ) -> bool:
     """Edit a text message; "not modified" is fine, a message the user deleted is skipped quietly."""
     try:
-        await retrying(
-            lambda: bot.edit_message_text(chat_id=chat_id, message_id=message_id, text=text, reply_markup=markup),
-            "editMessageText",
-        )
+        await bot.edit_message_text(chat_id=chat_id, message_id=message_id, text=text, reply_markup=markup)
         return True
     except TelegramBadRequest as error:
         if not_modified(error):
@@ -86,20 +125,43 @@ async def edit_once(
     """One try at a best-effort edit (a status line), never repeated nor waited on: the status's next change
     makes a newer edit anyway, and waiting out a 429 here would hold up the delivery behind it.
     Returns what happened and, for a 429, Telegram's retry_after."""
+    return await try_once(
+        lambda: bot.edit_message_text(chat_id=chat_id, message_id=message_id, text=text, reply_markup=markup),
+        f"status edit of {chat_id}/{message_id}",
+    )
+
+
+async def try_once(call: Callable[[], Awaitable[object]], what: str) -> tuple[Edit, float]:
+    """A best-effort status call (an edit, a preview photo) tried once, outside the retry policy."""
     try:
-        await bot.edit_message_text(chat_id=chat_id, message_id=message_id, text=text, reply_markup=markup)
+        with once():
+            await call()
     except TelegramRetryAfter as error:
-        log.info("editMessageText: flood control, status edits paused %s s", error.retry_after)
+        log.info("%s: flood control, status edits paused %s s", what, error.retry_after)
         return Edit.FLOOD, float(error.retry_after)
     except TelegramBadRequest as error:
         if not_modified(error):
             return Edit.DONE, 0.0
-        log.info("status edit of %s/%s skipped: %s", chat_id, message_id, error.message)
+        log.info("%s skipped: %s", what, error.message)
         return Edit.FAILED, 0.0
     except TelegramAPIError as error:
-        log.info("status edit of %s/%s skipped: %s", chat_id, message_id, error)
+        log.info("%s skipped: %s", what, error)
         return Edit.FAILED, 0.0
     return Edit.DONE, 0.0
+
+
+async def edit_caption(
+    bot: Bot, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+) -> bool:
+    """Edit a photo's caption (a status that became a preview photo), like edit_text."""
+    try:
+        await bot.edit_message_caption(chat_id=chat_id, message_id=message_id, caption=text, reply_markup=markup)
+        return True
+    except TelegramBadRequest as error:
+        if not_modified(error):
+            return True
+        log.info("caption edit of %s/%s skipped: %s", chat_id, message_id, error.message)
+        return False
 
 
 @contextlib.asynccontextmanager
@@ -135,12 +197,7 @@ async def chat_action(bot: Bot, chat_id: int, action: str, thread_id: int | None
 
 async def edit_markup(bot: Bot, message: PressedMessage, markup: InlineKeyboardMarkup | None) -> None:
     try:
-        await retrying(
-            lambda: bot.edit_message_reply_markup(
-                chat_id=message.chat.id, message_id=message.message_id, reply_markup=markup
-            ),
-            "editMessageReplyMarkup",
-        )
+        await bot.edit_message_reply_markup(chat_id=message.chat.id, message_id=message.message_id, reply_markup=markup)
     except TelegramBadRequest as error:
         if not not_modified(error):
             log.info("markup edit skipped: %s", error.message)
@@ -149,7 +206,7 @@ async def edit_markup(bot: Bot, message: PressedMessage, markup: InlineKeyboardM
 async def delete(bot: Bot, chat_id: int, message_id: int) -> None:
     """Delete a message (the status under a delivered album); failing to tidy up must not fail the delivery."""
     try:
-        await retrying(lambda: bot.delete_message(chat_id=chat_id, message_id=message_id), "deleteMessage")
+        await bot.delete_message(chat_id=chat_id, message_id=message_id)
     except TelegramAPIError as error:
         log.info("delete of %s/%s skipped: %s", chat_id, message_id, error)
 
@@ -195,6 +252,15 @@ def sender_id(message: Message) -> int:
 
 
 async def edit_pressed(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> bool:
-    """Show another screen in the message under a pressed button (by chat and id: one older than 48 h too)."""
+    """Show another screen in the message under a pressed button (by chat and id: one older than 48 h too). A rich
+    message (pictures and buttons together) keeps its pictures and text: only its keyboard changes."""
     message = pressed_message(query)
+    if is_rich(message):
+        await edit_markup(bot_of(query), message, markup)
+        return True
     return await edit_text(bot_of(query), message.chat.id, message.message_id, text, markup)
+
+
+def is_rich(message: PressedMessage) -> bool:
+    """A rich message (Bot API 10.3: the pictures with their buttons), whose text cannot become a plain text."""
+    return isinstance(message, Message) and message.rich_message is not None

@@ -96,6 +96,19 @@ def _save(result: JobResult, out: Path, stem: str) -> None:
     print(f"prompt: {result.final_prompt}")
 
 
+def _modes(settings: EngineSettings) -> int:
+    """The family, then one mode a line; the modes it cannot do, with why (the bot hides their buttons)."""
+    from .studio import Studio
+
+    studio = Studio(settings.model_copy(update={"warmup": False}))
+    spec, available = studio.models.spec, studio.available_modes()
+    print(f"family: {spec.name}")
+    print("\n".join(sorted(available)))
+    for mode in sorted(set(Mode) - available):
+        print(f"# not available: {mode}: {spec.gaps.get(mode, 'not configured (see README, Configuration)')}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = EngineSettings()
@@ -108,10 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{style.id:18} {style.name('en'):24} {style.name('ru')}")
         return 0
     if args.command == "modes":
-        from .studio import Studio
-
-        print("\n".join(sorted(Studio(settings).available_modes())))
-        return 0
+        return _modes(settings)
     if getattr(args, "handler", None):  # commands that do not go through the queue (beautify)
         return args.handler(args, settings)
     try:

@@ -35,6 +35,8 @@ class Mode(StrEnum):
     PHOTO_PROMPT = "photo_prompt"  # a photo guides, its caption is the prompt
     UPSCALE = "upscale"  # a picture -> long side 4096 (GAN/Lanczos, then tiled diffusion refinement)
     ZOOM = "zoom"  # extend a picture to another aspect ratio (outpainting)
+    EDIT = "edit"  # a picture changed as `instruction` says ("make it night"): engine/modes/edit.py
+    INPAINT = "inpaint"  # the `mask`ed region of a picture repainted as `instruction` says: engine/modes/inpaint.py
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ MODES: Mapping[Mode, ModeFacts] = {
     Mode.PHOTO_PROMPT: ModeFacts(sources=(1, 1), aspect=False),
     Mode.UPSCALE: ModeFacts(sources=(1, 1), aspect=False, single=True, as_file=True),
     Mode.ZOOM: ModeFacts(sources=(1, 1), aspect=True),  # the aspect to extend the picture to
+    Mode.EDIT: ModeFacts(sources=(1, 1), aspect=False),
+    Mode.INPAINT: ModeFacts(sources=(1, 1), aspect=False),
 }
 
 
@@ -95,6 +99,9 @@ class ImageRequest:
     structure: float = 1.0  # REMIX: how strictly the outlines are kept, 0..2
     zoom: float = 1.0  # ZOOM: 1 = extend to the new aspect only; 1.5 / 2 = zoom out further (Midjourney), up to 4
     origin: Origin | None = None  # a derived request: the picture it starts from (recorded in its files)
+    preview: bool = False  # while drawing, JobStatus.preview shows the picture forming (engine/preview.py)
+    instruction: str = ""  # EDIT: what to change; INPAINT: what to paint in the mask ("" = remove what is there)
+    mask: bytes = b""  # INPAINT: an image of the source picture's size, white (or opaque) where to repaint
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,7 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal"
     UNKNOWN_JOB = "unknown_job"
     OFFLINE = "offline"  # distributed backend: no live worker (the drawing machines are offline)
+    EMPTY_MASK = "empty_mask"  # INPAINT with nothing painted
 
 
 class EngineError(Exception):
@@ -206,6 +214,7 @@ class JobStatus:
     total_steps: int = 0
     error: ErrorCode | None = None
     result: JobResult | None = field(default=None, repr=False)
+    preview: bytes | None = field(default=None, repr=False)  # JPEG of the first picture forming (ImageRequest.preview)
 
 
 class ImageService(Protocol):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, PngImagePlugin
 
-from .api import BadImage, ErrorCode, Picture
+from .api import BadImage, ErrorCode, Picture, one_line
 
 try:  # iPhone photos sent as files arrive as HEIC
     import pillow_heif
@@ -151,10 +151,12 @@ class Parameters:
     height: int
     mode: str
     user_prompt: str = ""
+    family: str = ""  # the model family (engine/families): sd15, sdxl, flux2_klein, kandinsky5, qwen_image
     # A derived picture: the request and picture it came from, and that picture's seed (None: a user's photo).
     source_job: str = ""
     source_picture: int = 0
     source_seed: int | None = None
+    instruction: str = ""  # EDIT / INPAINT: what the user asked to change, as typed
 
     def a1111(self) -> str:
         text = (
@@ -162,8 +164,12 @@ class Parameters:
             f"Steps: {self.steps}, CFG scale: {self.guidance}, Seed: {self.seed}, "
             f"Size: {self.width}x{self.height}, Model: {self.model}, Style: {self.style}, Mode: {self.mode}"
         )
+        if self.family:
+            text += f", Family: {self.family}"
         if self.source_job:
             text += f", Source: {self.source_job}/{self.source_picture}, Source seed: {self.source_seed}"
+        if self.instruction:
+            text += f", Instruction: {one_line(self.instruction)}"
         return text
 
 

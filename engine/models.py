@@ -39,14 +39,14 @@ class Models:
     """Every pipeline the engine runs, all sharing one UNet, VAE and text encoder(s)."""
 
     name: str
-    family: str  # "sd15" | "sdxl"
+    family: str  # a key of engine.families.registry(): "sd15", "sdxl", "flux2_klein", "kandinsky5", "qwen_image"
     device: torch.device
     dtype: torch.dtype
     native: int  # square training size in pixels
     multiple: int  # sizes must be multiples of this (VAE factor x UNet down-samplings)
     text2img: Any
-    img2img: Any
-    inpaint: Any
+    img2img: Any  # None where the family has no img2img pipeline
+    inpaint: Any  # None where the family has no inpainting pipeline
     scheduler_config: dict
     ip_adapter: Any = None  # engine.ip_adapter.IPAdapter, attached to the shared UNet only for image prompts
     structure: Any = None  # pipeline with a T2I-Adapter/ControlNet, or None
@@ -56,16 +56,18 @@ class Models:
     translator: Any = None  # (model, tokenizer) or None
     loras: dict[str, Path] = field(default_factory=dict)  # adapter name -> file
     fast_adapter: str = ""  # name of the few-step LoRA adapter, if loaded
+    spec: Any = None  # engine.families.Family: its runners, defaults and gaps
+    pipes: dict[str, Any] = field(default_factory=dict)  # the family's other pipelines by name (edit, i2i, ...)
+    call_defaults: dict[str, Any] = field(default_factory=dict)  # extra arguments of every call (tiny kits)
 
     def shared_modules(self) -> dict[str, torch.nn.Module]:
-        parts = {
-            "unet": self.text2img.unet,
-            "vae": self.text2img.vae,
-            "text_encoder": self.text2img.text_encoder,
-        }
-        if getattr(self.text2img, "text_encoder_2", None) is not None:
-            parts["text_encoder_2"] = self.text2img.text_encoder_2
-        return parts
+        """The weights every pipeline of this family shares (the denoiser, the VAE, the text encoders)."""
+        names = ("unet", "transformer", "vae", "text_encoder", "text_encoder_2")
+        return {name: part for name in names if (part := getattr(self.text2img, name, None)) is not None}
+
+    def all_pipelines(self) -> list[Any]:
+        found = [self.text2img, self.img2img, self.inpaint, self.structure, *self.pipes.values()]
+        return [pipe for pipe in found if pipe is not None]
 
 
 def pick_device(setting: str) -> torch.device:
@@ -85,7 +87,14 @@ def pick_dtype(setting: str, device: torch.device) -> torch.dtype:
 
 
 def resolve_model(settings: EngineSettings) -> str:
-    """ENGINE_MODEL as a loadable id: "tiny" builds (once) and points at the offline tiny kit."""
+    """ENGINE_MODEL as a loadable id: "tiny" builds (once) and points at the offline tiny kit; "tiny-flux2",
+    "tiny-kandinsky5", "tiny-qwen-image" at the families' kits (engine/tiny_families.py)."""
+    from .tiny_families import BUILDERS
+
+    if settings.model in BUILDERS:
+        from .tiny_families import ensure as ensure_family
+
+        return str(ensure_family(settings.model, settings.cache_dir))
     if settings.model in ("tiny", "tiny-sd15", "tiny-sdxl"):
         from .tiny import ensure
 
@@ -105,6 +114,10 @@ def with_tiny_kit(settings: EngineSettings) -> EngineSettings:
 
     kit = ensure(settings.cache_dir / "tiny-kit")
     xl = settings.model == "tiny-sdxl"
+    if settings.model not in ("tiny", "tiny-sd15", "tiny-sdxl"):
+        # The families' kits: the SD kit's 4K upscaler and prompt LLM; no SD adapters or LoRAs (they fit no other
+        # family); tiny sizes.
+        return _with_family_kit(settings, kit)
     kit_paths = {
         "ip_adapter": str(kit / "ip_adapter"),
         "structure_adapter": str(kit / ("t2i_adapter_sdxl" if xl else "t2i_adapter_sd15")),
@@ -117,6 +130,23 @@ def with_tiny_kit(settings: EngineSettings) -> EngineSettings:
     settings = settings.model_copy(update=update)
     none = {key: "" for key in kit_paths if getattr(settings, key) == "none"}
     return settings.model_copy(update=none)
+
+
+def _with_family_kit(settings: EngineSettings, kit: Path) -> EngineSettings:
+    from .tiny_families import NATIVE, TEXT_TOKENS
+
+    update: dict[str, object] = {
+        "native_size": settings.native_size or NATIVE,
+        "text_tokens": settings.text_tokens or TEXT_TOKENS.get(settings.model, 0),
+    }
+    for key, path in (("upscaler", kit / "upscaler" / "esrgan_x4.pth"), ("llm", kit / "llm")):
+        if not getattr(settings, key):
+            update[key] = str(path)
+        elif getattr(settings, key) == "none":
+            update[key] = ""
+    if settings.lora_dir == Path("loras"):
+        update["lora_dir"] = kit / "loras"
+    return settings.model_copy(update=update)
 
 
 def _family(pipe: Any) -> str:
@@ -169,14 +199,34 @@ def _from_pretrained(model: str, dtype: torch.dtype) -> Any:
 
 
 def load_models(settings: EngineSettings, styles: dict[str, Style]) -> Models:
-    """Load the configured models; `settings` already passed through with_tiny_kit."""
+    """Load the configured models through their family's module; `settings` already passed through with_tiny_kit."""
+    from .families import detect
+
     quiet_libraries()
     model = resolve_model(settings)
     device = pick_device(settings.device)
     dtype = pick_dtype(settings.dtype, device)
-    log.info("loading %s on %s as %s", settings.model, device, dtype)
+    family = detect(model, settings.family)
+    log.info("loading %s (%s) on %s as %s", settings.model, family.name if family else "sd", device, dtype)
+    if family is None or family.name in ("sd15", "sdxl"):
+        models = load_sd(settings, styles, model, device, dtype)
+    else:
+        check_model_source(model)
+        models = family.load(settings, styles, model, device, dtype)
+    from .families import registry
+
+    models.spec = registry()[models.family]
+    if settings.native_size:
+        models.native = settings.native_size
+    _load_side_models(models, settings)
+    _prepare_pipelines(models, settings)
+    return models
+
+
+def load_sd(settings: EngineSettings, styles: dict[str, Style], model: str, device: torch.device, dtype: torch.dtype):
+    """SD1.5 and SDXL: text2img, and img2img/inpaint derived with AutoPipeline*.from_pipe (no fp32 upcast)."""
     t2i = _load_text2img(model, settings.vae, dtype)
-    loras, fast_adapter = _load_lora_adapters(t2i, settings, styles)
+    loras, fast_adapter = load_lora_adapters(t2i, settings, styles)
     t2i.to(device)
     ip_adapter = _load_ip_adapter(t2i, settings) if settings.ip_adapter else None
     img2img = AutoPipelineForImage2Image.from_pipe(t2i)
@@ -200,8 +250,6 @@ def load_models(settings: EngineSettings, styles: dict[str, Style]) -> Models:
         loras=loras,
         fast_adapter=fast_adapter,
     )
-    _load_side_models(models, settings)
-    _prepare_pipelines(models, settings)
     return models
 
 
@@ -216,7 +264,7 @@ def _load_text2img(model: str, vae: str, dtype: torch.dtype) -> Any:
     return t2i
 
 
-def _load_lora_adapters(t2i: Any, settings: EngineSettings, styles: dict[str, Style]) -> tuple[dict[str, Path], str]:
+def load_lora_adapters(t2i: Any, settings: EngineSettings, styles: dict[str, Style]) -> tuple[dict[str, Path], str]:
     """The styles' LoRAs and the few-step one, all loaded once and left off until a run switches them on."""
     loras = _load_style_adapters(t2i, styles)
     fast_adapter = ""
@@ -264,9 +312,8 @@ def _load_side_models(models: Models, settings: EngineSettings) -> None:
 
 def _prepare_pipelines(models: Models, settings: EngineSettings) -> None:
     """Silences every pipeline's progress bar, then turns on VAE tiling and the configured fast paths."""
-    for pipe in (models.text2img, models.img2img, models.inpaint, models.structure):
-        if pipe is not None:
-            pipe.set_progress_bar_config(disable=True)
+    for pipe in models.all_pipelines():
+        pipe.set_progress_bar_config(disable=True)
     if settings.vae_tiling:
         models.text2img.vae.enable_tiling()  # 0.42 dropped pipe.enable_vae_tiling(); only large decodes are tiled
     from .perf import apply_fast_paths
@@ -284,6 +331,11 @@ def _load_style_adapters(pipe: Any, styles: dict[str, Style]) -> dict[str, Path]
                 )
                 loras[lora.adapter_name] = lora.file
         for embedding in style.embeddings:
+            if not hasattr(pipe, "load_textual_inversion"):  # CLIP-token embeddings: SD families only
+                log.warning(
+                    "style %s: embedding %s skipped (this family has no textual inversion)", style.id, embedding.file
+                )
+                continue
             pipe.load_textual_inversion(str(embedding.file), token=embedding.token)
     return loras
 

@@ -25,7 +25,16 @@ with channels_last 2.54 s, then fused QKV 2.52 s. What each does and when it is 
   changes guarded attributes and recompiles (once per combination, then cached up to the recompile limit).
 - vae_tiling (ENGINE_VAE_TILING, engine/models.py): decode in tiles only above the VAE's native size
   (upscale refinement, 4K): bounded memory, no effect on normal pictures.
-On CPU the same switches apply (they are opt-in), but only sdpa is on by default.
+- step_cache (ENGINE_STEP_CACHE, opt-in): diffusers' caches of transformer work between steps: `taylorseer`
+  (TaylorSeer: forecasts block outputs on skipped steps; runs on klein, Kandinsky 5 and Qwen-Image) and `fbc`
+  (First-Block-Cache: reuses the rest of the network when the first block's output barely changes; runs on
+  Qwen-Image only in diffusers 0.42.1: klein's and Kandinsky 5's blocks fail inside its hooks). Others are skipped
+  with a warning. A 4-step model (klein) gains little and may lose detail; 50-step Qwen-Image and Kandinsky 5
+  gain most. FasterCache is not offered: it fails on all three here.
+- fp8 (ENGINE_FP8, opt-in): the denoiser's linear layers as FP8 weights with dynamic FP8 activations (torchao),
+  on CUDA GPUs of compute capability 8.9+ (L4, L40S, H100/H200); elsewhere skipped with a warning.
+On CPU the same switches apply (they are opt-in), but only sdpa is on by default. The transformer families use
+diffusers' own attention dispatch (SDPA): `sdpa`, `channels_last` (VAE only) and `fuse_qkv` concern the UNets.
 """
 
 from __future__ import annotations
@@ -45,20 +54,24 @@ RECOMPILE_LIMIT = 64  # torch's default (8) silently falls back to eager after 8
 def apply_fast_paths(models: Any, settings: EngineSettings) -> list[str]:
     """Called once by load_models. Returns the names of the paths applied (also logged)."""
     applied: list[str] = []
-    unet, vae = models.text2img.unet, models.text2img.vae  # shared by every sibling pipeline
+    unet, vae = denoiser(models), models.text2img.vae  # shared by every sibling pipeline
+    is_unet = hasattr(models.text2img, "unet")
     cuda = models.device.type == "cuda"
     if cuda and settings.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         applied.append("tf32")
-    for module in (unet, vae):
+    for module in (unet, vae) if is_unet else ():
         _use_sdpa(module, settings.sdpa)
-    applied.append("sdpa" if settings.sdpa else "classic-attention")
+    applied.append(("sdpa" if settings.sdpa else "classic-attention") if is_unet else "sdpa-dispatch")
     if settings.channels_last:
-        unet.to(memory_format=torch.channels_last)
-        vae.to(memory_format=torch.channels_last)
+        for module in (unet, vae) if is_unet else (vae,):
+            module.to(memory_format=torch.channels_last)
         applied.append("channels_last")
-    if settings.fuse_qkv:
+    applied += _transformer_levers(models, settings, unet)
+    if settings.fuse_qkv and not is_unet:
+        log.warning("ENGINE_FUSE_QKV skipped: %s has no fused projections in this engine", models.family)
+    elif settings.fuse_qkv:
         blocker = _fusion_blocker(models)
         if blocker:
             log.warning("ENGINE_FUSE_QKV skipped: %s", blocker)
@@ -79,6 +92,57 @@ def apply_fast_paths(models: Any, settings: EngineSettings) -> list[str]:
     return applied
 
 
+def denoiser(models: Any) -> Any:
+    """The shared UNet (SD families) or transformer (the others)."""
+    pipe = models.text2img
+    return pipe.unet if hasattr(pipe, "unet") else pipe.transformer
+
+
+# Which family each cache runs on (checked on the tiny kits, diffusers 0.42.1).
+STEP_CACHES = {"taylorseer": {"flux2_klein", "kandinsky5", "qwen_image"}, "fbc": {"qwen_image"}}
+
+
+def _transformer_levers(models: Any, settings: EngineSettings, module: Any) -> list[str]:
+    """The opt-in step cache and FP8 weights (see the module's docstring)."""
+    applied = []
+    if settings.step_cache:
+        if models.family not in STEP_CACHES[settings.step_cache]:
+            log.warning("ENGINE_STEP_CACHE=%s skipped: it does not run on %s", settings.step_cache, models.family)
+        else:
+            module.enable_cache(_cache_config(settings.step_cache))
+            applied.append(f"step_cache:{settings.step_cache}")
+    if settings.fp8:
+        blocker = _fp8_blocker(models.device)
+        if blocker:
+            log.warning("ENGINE_FP8 skipped: %s", blocker)
+        else:
+            from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
+
+            quantize_(module, Float8DynamicActivationFloat8WeightConfig())
+            applied.append("fp8")
+    return applied
+
+
+def _cache_config(kind: str) -> Any:
+    import diffusers
+
+    if kind == "fbc":
+        return diffusers.FirstBlockCacheConfig(threshold=0.2)
+    return diffusers.TaylorSeerCacheConfig()
+
+
+def _fp8_blocker(device: torch.device) -> str:
+    if device.type != "cuda":
+        return "FP8 matmuls need a CUDA GPU"
+    if torch.cuda.get_device_capability(device) < (8, 9):
+        return f"compute capability {torch.cuda.get_device_capability(device)} < 8.9 (no FP8 tensor cores)"
+    try:
+        import torchao  # noqa: F401
+    except ImportError:
+        return "torchao is not installed (pip install torchao)"
+    return ""
+
+
 def warmup_requests(settings: EngineSettings) -> list[ImageRequest]:
     """What Engine._warmup runs (2 steps each): one small call, or with compile the common shapes."""
     first = ImageRequest(prompt="warm-up", count=1, seed=0, profile="fast")
@@ -95,7 +159,7 @@ def warmup_requests(settings: EngineSettings) -> list[ImageRequest]:
 
 def describe(models: Any) -> dict[str, Any]:
     """What is actually in effect on the shared modules (for the benchmark's report and for tests)."""
-    unet, vae = models.text2img.unet, models.text2img.vae
+    unet, vae = denoiser(models), models.text2img.vae
     processors = sorted({type(p).__name__ for p in unet.attn_processors.values()})
     return {
         "device": str(models.device),

@@ -13,9 +13,10 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .api import (
     ErrorCode,
@@ -30,6 +31,7 @@ from .api import (
     ShuttingDown,
 )
 from .health import device_memory
+from .preview import PreviewClock, latent_preview
 from .queue import FairQueue
 from .settings import EngineSettings
 from .studio import Hooks, OutOfMemory, Plan, Studio
@@ -378,9 +380,35 @@ class Engine:
 
         # One call may serve several users: it stops only if all of them cancelled.
         hooks = Hooks(on_progress, lambda: all(job.stop.is_set() for job in batch), low_memory)
+        hooks.latents = self._previews(batch, loop)
         plans = [job.plan for job in batch]
         images, seconds = await loop.run_in_executor(self._executor, self.studio.render, plans, hooks)
         return [(pictures, seconds) for pictures in images]
+
+    def _previews(self, batch: list[Job], loop: asyncio.AbstractEventLoop) -> Callable | None:
+        """The live-preview hook of a call, for the jobs that asked for one (None when none did): each such job's
+        first picture, from the call's latents (the jobs' pictures in order), a few times while it is drawn."""
+        first, offsets = 0, []
+        for job in batch:
+            offsets.append(first)
+            first += len(job.plan.seeds)
+        wanted = [(job, offset) for job, offset in zip(batch, offsets, strict=True) if job.plan.request.preview]
+        if not wanted:
+            return None
+        clock = PreviewClock()
+
+        def on_latents(step: int, total: int, latents: Any) -> None:
+            if not clock.due(step, total) or getattr(latents, "ndim", 0) not in (3, 4):  # (B, C, H, W) / (B, N, C)
+                return
+            for job, offset in wanted:
+                aspect = job.plan.width / max(job.plan.height, 1)
+                if offset < latents.shape[0] and (jpeg := latent_preview(latents[offset], aspect)) is not None:
+                    loop.call_soon_threadsafe(self._preview, job, jpeg)
+
+        return on_latents
+
+    def _preview(self, job: Job, jpeg: bytes) -> None:
+        self._set(job, preview=jpeg)
 
     def _progress(self, batch: list[Job], step: int, total: int) -> None:
         for job in batch:

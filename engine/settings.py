@@ -18,8 +18,19 @@ DEFAULT_CACHE = Path.home() / ".cache" / "easel"
 class EngineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENGINE_", env_file=".env", extra="ignore")
 
-    # Hub id or local folder of a diffusers pipeline; "tiny" = the offline tiny model kit (engine/tiny.py).
-    model: str = "stabilityai/stable-diffusion-xl-base-1.0"
+    # Hub id or local folder of a diffusers pipeline; "tiny", "tiny-sdxl" = the offline SD tiny kit (engine/tiny.py),
+    # "tiny-flux2", "tiny-kandinsky5", "tiny-qwen-image" = the families' tiny kits (engine/tiny_families.py).
+    # FLUX.2 klein 4B: Apache-2.0, reads Russian, 4 distilled steps (README, "Model families").
+    model: str = "black-forest-labs/FLUX.2-klein-4B"
+    # Empty = from the model folder's model_index.json (engine/families); or sd15, sdxl, flux2_klein, kandinsky5,
+    # qwen_image to force one.
+    family: str = ""
+    # Square size in pixels pictures are drawn at (about native_size^2 pixels per aspect); 0 = the family's own.
+    native_size: int = Field(0, ge=0, le=4096)
+    # Text tokens the Qwen-encoder families pad prompts to (max_sequence_length); 0 = the pipeline's own (512).
+    text_tokens: int = Field(0, ge=0, le=1023)
+    # Kandinsky 5: the I2I checkpoint's folder (its transformer/ is loaded beside T2I's, sharing the rest).
+    edit_model: str = ""
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")  # cuda:N: that GPU (one worker per GPU)
     # auto: bf16 on cuda when supported, else fp16; fp32 on cpu.
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
@@ -30,10 +41,11 @@ class EngineSettings(BaseSettings):
     vae: str = ""
 
     # Profiles: "quality" uses the model's own scheduler; "fast" a few-step LoRA (LCM/Lightning) when given.
-    quality_steps: int = Field(30, ge=1, le=150)
-    quality_guidance: float = Field(6.0, ge=0, le=30)
-    fast_steps: int = Field(6, ge=1, le=50)
-    fast_guidance: float = Field(1.5, ge=0, le=30)
+    # Empty = the family's own (engine/families: SD 30 steps at guidance 6 / 6 at 1.5; klein 4 steps either way).
+    quality_steps: int | None = Field(None, ge=1, le=150)
+    quality_guidance: float | None = Field(None, ge=0, le=30)
+    fast_steps: int | None = Field(None, ge=1, le=50)
+    fast_guidance: float | None = Field(None, ge=0, le=30)
     fast_lora: str = ""  # e.g. latent-consistency/lcm-lora-sdxl; empty = fewer steps of the base scheduler
     default_profile: Literal["quality", "fast"] = "quality"
 
@@ -88,6 +100,9 @@ class EngineSettings(BaseSettings):
         "max-autotune-no-cudagraphs"
     )
     fuse_qkv: bool = False  # skipped when LoRA styles or an IP-Adapter are loaded
+    # Opt-in speed levers of the transformer families (engine/perf.py): diffusers' step cache, FP8 weights.
+    step_cache: Literal["", "taylorseer", "fbc"] = ""
+    fp8: bool = False
     vae_tiling: bool = True  # only pictures larger than the VAE's native size are decoded in tiles
     warmup: bool = True  # small calls at start so that the first user pays no initialisation/compilation
 

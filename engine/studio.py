@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -49,10 +49,14 @@ class Hooks:
     progress: Callable[[int, int], None] = lambda step, total: None
     interrupted: Callable[[], bool] = lambda: False
     low_memory: bool = False  # set on the retry after an out-of-memory error
+    # The live preview (engine/preview.py): shown the call's latents after a step, where a pipeline hands them over.
+    latents: Callable[[int, int, Any], None] | None = None
 
     def step_callback(self, total: int) -> Callable:
         def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
             self.progress(step + 1, total)
+            if self.latents is not None and "latents" in tensors:
+                self.latents(step + 1, total, tensors["latents"])
             if self.interrupted():
                 pipe._interrupt = True  # diffusers' own stop flag; the VAE decode still runs
             return tensors
@@ -91,9 +95,9 @@ class Studio:
 
     # ---- what the engine can do -------------------------------------------------------------------
     def available_modes(self) -> frozenset[Mode]:
-        from .modes import RUNNERS, available
-
-        return frozenset(mode for mode in RUNNERS if available(mode, self.models))
+        """The modes the loaded family can do with the models configured (the bot hides the others' buttons)."""
+        spec = self.models.spec
+        return frozenset(mode for mode in spec.runners if spec.available(mode, self.models))
 
     # ---- submit time: the event loop ----------------------------------------------------------------
     def plan(self, request: ImageRequest) -> Plan:
@@ -117,11 +121,7 @@ class Studio:
         if not 1 <= request.count <= MAX_COUNT:
             raise BadRequest(f"count must be 1..{MAX_COUNT}")
         check_sources(request, sources)
-        profile = request.profile or self.settings.default_profile
-        if profile == "fast":
-            steps, guidance = self.settings.fast_steps, self.settings.fast_guidance
-        else:
-            steps, guidance = self.settings.quality_steps, self.settings.quality_guidance
+        steps, guidance = self._profile(request)
         steps = request.steps or style.steps or steps
         if not 1 <= steps <= 150:
             raise BadRequest("steps must be 1..150")
@@ -130,6 +130,13 @@ class Studio:
         base_seed = request.seed if request.seed is not None else random.randrange(2**31)
         count = 1 if MODES[request.mode].single else request.count
         return Plan(request, style, width, height, steps, guidance, [base_seed + i for i in range(count)], sources)
+
+    def _profile(self, request: ImageRequest) -> tuple[int, float]:
+        """Steps and guidance of the request's profile: the settings', else the family's own defaults."""
+        s, defaults = self.settings, self.models.spec.defaults
+        if (request.profile or s.default_profile) == "fast":
+            return s.fast_steps or defaults.fast_steps, _given(s.fast_guidance, defaults.fast_guidance)
+        return s.quality_steps or defaults.quality_steps, _given(s.quality_guidance, defaults.quality_guidance)
 
     def _size(self, request: ImageRequest, sources: list[Image.Image]) -> tuple[int, int]:
         native, multiple = self.models.native, self.models.multiple
@@ -150,7 +157,7 @@ class Studio:
         and their strengths, the profile (its scheduler/adapter). A mode's runner must take several plans
         for its mode to be listed here; modes with source pictures run alone.
         """
-        if plan.mode not in (Mode.GENERATE, Mode.RESTYLE) or plan.sources:
+        if plan.mode not in self.models.spec.batchable or plan.sources:
             return None
         loras = tuple((lora.adapter_name, lora.strength) for lora in plan.style.loras)
         profile = plan.request.profile or self.settings.default_profile
@@ -172,15 +179,17 @@ class Studio:
     def render(self, plans: list[Plan], hooks: Hooks) -> tuple[list[list[Image.Image]], float]:
         """The GPU work, on the worker thread (the prompts' language models too): each plan's pictures (fewer, or
         none, when interrupted) and the seconds it took."""
-        from .modes import RUNNERS
-
+        spec = self.models.spec
         started = time.perf_counter()
         for plan in plans:
-            plan.prompt = prompts.rewrite(self.models, self.settings, plan.request, plan.seeds[0])
+            request = plan.request
+            if spec.multilingual:  # a Qwen encoder reads Russian as typed: translating would only lose meaning
+                request = replace(request, translate=False)
+            plan.prompt = prompts.rewrite(self.models, self.settings, request, plan.seeds[0])
             plan.styled_prompt, plan.negative_prompt = plan.style.apply(plan.prompt, plan.request.negative_prompt)
         try:
             with torch.inference_mode():
-                pictures = RUNNERS[plans[0].mode](self, plans, hooks)
+                pictures = spec.runners[plans[0].mode](self, plans, hooks)
         except torch.OutOfMemoryError as error:
             raise OutOfMemory(str(error)) from error
         return pictures, time.perf_counter() - started
@@ -193,12 +202,14 @@ class Studio:
             style=plan.style.id,
             seed=seed,
             model=self.models.name,
+            family=self.models.family,
             steps=plan.steps,
             guidance=plan.guidance,
             width=image.width,
             height=image.height,
             mode=plan.mode.value,
             user_prompt=plan.request.prompt,
+            instruction=plan.request.instruction,
             **_source(plan.request.origin),
         )
         png, file_format = encode_document(image, params)
@@ -236,6 +247,11 @@ class Studio:
             pipe.set_adapters(names, weights)
         else:
             pipe.disable_lora()
+
+
+def _given(value: float | None, default: float) -> float:
+    """A setting that may be 0 (guidance off): only None means "not set"."""
+    return default if value is None else value
 
 
 def _source(origin: Origin | None) -> dict:

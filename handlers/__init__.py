@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from . import admin, errors, jobs, photos, prompt, results, settings, start
+from . import admin, edit, errors, history, jobs, photos, prompt, results, settings, start
 
 
 def get_routers() -> list[Router]:
@@ -11,8 +11,10 @@ def get_routers() -> list[Router]:
         start.router,  # /start, /help, example prompts
         settings.router,  # /settings, /styles
         jobs.router,  # /cancel, the Cancel button
+        edit.router,  # ✏️ Edit and 🖌 Region, the answer to "What should change?" (before any other text)
         photos.router,  # photos, albums, files; the choices under them
         results.router,  # the buttons under results
+        history.router,  # /history, /favorites and their pages
         prompt.router,  # text -> style screen -> submit (last: it takes any text)
         errors.router,
     ]

@@ -54,18 +54,19 @@ async def start_request(
     acted_on: PressedMessage,
     *,
     edit: bool = False,
+    note: str = "",
 ) -> None:
-    """Submit the request; delivery shows its status (editing `acted_on` with `edit`, else replying to it). A
-    refusal is told in reply to `acted_on`, the message the user acted on."""
+    """Submit the request; delivery shows its status (editing `acted_on` with `edit`, else replying to it), after
+    `note` if any. A refusal is told in reply to `acted_on`, the message the user acted on."""
     try:
         await requests.submit(record, texts)
     except Refused as refused:
-        await acted_on.reply(refused.text)
+        await delivery.tell(acted_on, record.owner, note + refused.text)
         return
     if edit:
-        await delivery.start(record, texts, edit=acted_on.message_id)
+        await delivery.start(record, texts, edit=acted_on.message_id, note=note)
     else:
-        await delivery.start(record, texts, reply_to=acted_on)
+        await delivery.start(record, texts, reply_to=acted_on, note=note)
 
 
 async def follow_rule(
@@ -83,6 +84,10 @@ async def follow_rule(
         await start_request(record, texts, requests, delivery, message)
     elif rule.then == Then.PICK_STYLE:
         await show_draft(message, record, texts, requests, default_style=None)
+    elif rule.then == Then.ASK_INSTRUCTION:
+        await state.set_state(Ask.instruction)
+        await state.update_data(draft=record.id)
+        await message.reply(question or texts(rule.question))
     elif record.prompt.strip():  # ASK_PROMPT, with a prompt already (a photo's caption): its style screen
         await show_draft(message, record, texts, requests, reply=False)
     else:

@@ -43,5 +43,8 @@ async def on_error(event: ErrorEvent, **data) -> None:
     with contextlib.suppress(Exception):
         if update.callback_query is not None:
             await answer(update.callback_query, texts.plain(f"error-{code}"), alert=True)
+        elif update.message is not None and update.message.from_user is not None and "delivery" in data:
+            # In a group, seen by its sender only where the server speaks Bot API 10.2 (EPHEMERAL_MESSAGES).
+            await data["delivery"].tell(update.message, update.message.from_user.id, screens.error_text(texts, code))
         elif update.message is not None:
             await update.message.reply(screens.error_text(texts, code))

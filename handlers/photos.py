@@ -19,6 +19,7 @@ from bot.delivery import Delivery
 from bot.filters import AddressedMedia
 from bot.guards import ONCE, OncePerTap, PressedRecord
 from bot.intake import Intake, PictureUnusable
+from bot.links import region_links
 from bot.records import JobRecord, Kind, Prefs
 from bot.requests import Requests
 from bot.telegram import PressedMessage, answer, place, pressed_message, sender_id
@@ -144,7 +145,7 @@ async def _offer_one(
     record = await requests.draft(
         owner, *place(message), prefs, caption, kind=Kind.PHOTO, aspect="", source_file_ids=[file_id]
     )
-    markup = photo_keyboard(texts, record.id, requests.modes())
+    markup = photo_keyboard(texts, record.id, requests.modes(), region_links(requests.public_url, record))
     text = texts("photos-unavailable") if not markup.inline_keyboard else notice + texts("photo-choices")
     target = ReplyParameters(message_id=reply_to or message.message_id, allow_sending_without_reply=True)
     await message.answer(text, reply_markup=markup if markup.inline_keyboard else None, reply_parameters=target)

@@ -9,12 +9,13 @@ from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot import screens
+from bot import params, screens
 from bot.delivery import Delivery
 from bot.filters import Addressed
 from bot.guards import PressedRecord
 from bot.records import JobRecord, Prefs, State
 from bot.requests import Requests
+from bot.rules import draws_at_once
 from bot.states import Ask
 from bot.telegram import answer, bot_of, edit_markup, edit_pressed, place, pressed_message, sender_id
 from bot.text import clean_prompt
@@ -37,12 +38,25 @@ def _cut_notice(texts: Texts, cut: bool) -> str:
     return texts("prompt-cut", limit=MAX_PROMPT_CHARS) + "\n\n" if cut else ""
 
 
+def _read(text: str, requests: Requests) -> tuple[str, bool, params.Parameters, dict]:
+    """A prompt as typed: cleaned (and whether it was cut), its options, and the request fields they set; raises
+    params.BadParameter naming a wrong option."""
+    prompt, cut = clean_prompt(text)
+    prompt, parameters = params.parse(prompt)
+    return prompt, cut, parameters, params.record_fields(parameters, requests.style_names())
+
+
 @router.message(Ask.prompt, F.text, Addressed())
 async def answer_to_question(
     message: Message, prompt: str, state: FSMContext, texts: Texts, requests: Requests
 ) -> None:
-    """The text the bot asked for (remix, photo + text): it completes that request's draft."""
-    prompt, cut = clean_prompt(prompt)
+    """The text the bot asked for (remix, photo + text, reuse seed): it completes that request's draft; options
+    typed after it (--no, --seed ...) apply as to any prompt."""
+    try:
+        prompt, cut, _, fields = _read(prompt, requests)
+    except params.BadParameter as bad:
+        await message.reply(screens.parameter_error(texts, bad))
+        return
     if not prompt:
         await message.reply(texts("prompt-empty"))
         return
@@ -53,6 +67,8 @@ async def answer_to_question(
         await message.reply(texts("expired"))
         return
     record.prompt = prompt
+    for name, value in fields.items():
+        setattr(record, name, value)
     await show_draft(message, record, texts, requests, notice=_cut_notice(texts, cut))
 
 
@@ -63,13 +79,25 @@ async def unknown_command(message: Message, texts: Texts) -> None:
 
 
 @router.message(F.text, Addressed())
-async def prompt_text(message: Message, prompt: str, texts: Texts, prefs: Prefs, requests: Requests) -> None:
-    prompt, cut = clean_prompt(prompt)
-    if not prompt:
-        await message.reply(texts("prompt-empty"))
+async def prompt_text(
+    message: Message, prompt: str, texts: Texts, prefs: Prefs, requests: Requests, delivery: Delivery
+) -> None:
+    """A prompt, with its parameters if any (--ar 16:9 ...): drawn at once in the user's default style (or the
+    one typed), else its style screen."""
+    try:
+        prompt, cut, parameters, fields = _read(prompt, requests)
+    except params.BadParameter as bad:
+        await delivery.tell(message, sender_id(message), screens.parameter_error(texts, bad))
         return
-    record = await requests.draft(sender_id(message), *place(message), prefs, prompt)
-    await show_draft(message, record, texts, requests, notice=_cut_notice(texts, cut))
+    if not prompt:
+        await delivery.tell(message, sender_id(message), texts("prompt-empty"))
+        return
+    record = await requests.draft(sender_id(message), *place(message), prefs, prompt, **fields)
+    notice = _cut_notice(texts, cut)
+    if draws_at_once(prefs, style_typed=parameters.style is not None):
+        await start_request(record, texts, requests, delivery, message, note=notice)
+    else:
+        await show_draft(message, record, texts, requests, notice=notice)
 
 
 @router.message(F.sticker | F.voice | F.audio | F.location | F.contact, Addressed())

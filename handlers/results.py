@@ -1,5 +1,6 @@
 """The buttons under results, one handler per action (keyboards.callbacks.ResultAct): V (subtle/strong), 4K,
-🔄 reroll, 🎨 another style, 🔭 zoom, 🖌 remix, mix balance, and the sub-menus that pick a picture.
+🔄 reroll, 🎨 another style, 🔭 zoom, 🖌 redraw, mix balance, ⬇ PNG, ℹ (and its "reuse seed"), ⭐, and the
+sub-menus that pick a picture.
 
 What each press makes is its rule in bot/rules.py (RESULT_RULES); these handlers only read the press, apply
 the rule and show what comes next.
@@ -17,9 +18,9 @@ from bot.guards import ONCE, OncePerTap, PressedRecord
 from bot.intake import PictureUnusable
 from bot.records import JobRecord, Prefs, State
 from bot.requests import Requests
-from bot.telegram import answer, edit_pressed, pressed_message
+from bot.telegram import answer, edit_pressed, is_rich, place, pressed_message
 from keyboards.callbacks import ResultAct, ResultCb, unpack_value
-from keyboards.results import pick_keyboard, strong_keyboard, zoom_keyboard
+from keyboards.results import info_keyboard, pick_keyboard, strong_keyboard, zoom_keyboard
 from locales import Texts
 
 from . import common
@@ -48,7 +49,9 @@ class Press:
         self.delivery: Delivery = context["delivery"]
 
 
-async def _apply(act: ResultAct, press: Press, *, restore: bool = False, **changes) -> None:
+async def _apply(
+    act: ResultAct, press: Press, *, restore: bool = False, question_values: dict | None = None, **changes
+) -> None:
     """Make the request RESULT_RULES[act] makes and go on as the rule says; `changes` are the press's own
     arguments; `restore` puts the main keyboard back first (the press came from a sub-menu)."""
     texts, message, rule = press.texts, pressed_message(press.query), rules.RESULT_RULES[act]
@@ -56,11 +59,11 @@ async def _apply(act: ResultAct, press: Press, *, restore: bool = False, **chang
     try:
         job = await press.requests.derive(press.record, rule, press.prefs, press.pic, **changes)
     except PictureUnusable as unusable:
-        await message.reply(texts(unusable.key))
+        await press.delivery.tell(message, press.query.from_user.id, texts(unusable.key))
         return
     if restore:
         await _show_main(press.query, press.record, texts, press.requests)
-    question = texts(rule.question, n=press.pic) if rule.question else ""
+    question = texts(rule.question, n=press.pic, **(question_values or {})) if rule.question else ""
     await common.follow_rule(rule, job, message, texts, press.state, press.requests, press.delivery, question)
 
 
@@ -143,6 +146,69 @@ async def remix_menu(query: CallbackQuery, record: JobRecord, texts: Texts, **co
     await edit_pressed(query, texts("results-pick-remix"), keyboard)
 
 
+# ---- keeping a picture: its original file, how it was made, its seed again, ⭐ ----------------------------
+@router.callback_query(ResultCb.filter(F.act == ResultAct.PNG_MENU))
+async def png_menu(query: CallbackQuery, record: JobRecord, texts: Texts) -> None:
+    await answer(query, texts.plain("picked"))
+    keyboard = pick_keyboard(texts, record.id, len(record.pictures), ResultAct.PNG)
+    await edit_pressed(query, texts("results-pick-png"), keyboard)
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.PNG), flags=ONCE)
+async def original(
+    query: CallbackQuery, callback_data: ResultCb, record: JobRecord, texts: Texts, requests: Requests, **context
+) -> None:
+    """The stored full-quality PNG, as a document (Telegram recompresses photos, never documents): no GPU work."""
+    await answer(query, texts.plain("picked"))
+    message = pressed_message(query)
+    delivery: Delivery = context["delivery"]
+    try:
+        data = await requests.picture(record, callback_data.pic)
+    except PictureUnusable as unusable:
+        await delivery.tell(message, query.from_user.id, texts(unusable.key))
+        return
+    if len(record.pictures) > 1:
+        await _show_main(query, record, texts, requests)
+    await delivery.send_original(record, callback_data.pic, data, texts, *place(message), message.message_id)
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.INFO_MENU))
+async def info_menu(query: CallbackQuery, record: JobRecord, texts: Texts) -> None:
+    await answer(query, texts.plain("picked"))
+    keyboard = pick_keyboard(texts, record.id, len(record.pictures), ResultAct.INFO)
+    await edit_pressed(query, texts("results-pick-info"), keyboard)
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.INFO))
+async def info(query: CallbackQuery, callback_data: ResultCb, record: JobRecord, texts: Texts, requests: Requests):
+    await answer(query, texts.plain("picked"))
+    pic = max(callback_data.pic, 1)
+    text = screens.info_text(texts, record, pic, requests.styles)
+    message = pressed_message(query)
+    if is_rich(message):  # the pictures' own message keeps them: the answer comes below it
+        await message.reply(text, reply_markup=info_keyboard(texts, record.id, pic))
+    else:
+        await edit_pressed(query, text, info_keyboard(texts, record.id, pic))
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.SEED), flags=ONCE)
+async def reuse_seed(query: CallbackQuery, callback_data: ResultCb, record: JobRecord, **context) -> None:
+    press = Press(query, record, max(callback_data.pic, 1), context)
+    seed = record.seed_of(press.pic)
+    await _apply(ResultAct.SEED, press, restore=True, question_values={"seed": seed})
+
+
+@router.callback_query(ResultCb.filter(F.act == ResultAct.STAR))
+async def star(query: CallbackQuery, record: JobRecord, texts: Texts, requests: Requests) -> None:
+    try:
+        starred = await requests.star(record)
+    except PictureUnusable:
+        await answer(query, texts.plain("expired"), alert=True)
+        return
+    await answer(query, texts.plain("starred" if starred else "unstarred"))
+    await _show_main(query, record, texts, requests)
+
+
 @router.callback_query(ResultCb.filter(F.act == ResultAct.BACK))
 async def back(query: CallbackQuery, record: JobRecord, texts: Texts, requests: Requests) -> None:
     await answer(query, texts.plain("picked"))
@@ -150,5 +216,5 @@ async def back(query: CallbackQuery, record: JobRecord, texts: Texts, requests: 
 
 
 async def _show_main(query: CallbackQuery, record: JobRecord, texts: Texts, requests: Requests) -> None:
-    text, markup = screens.results_screen(texts, record, requests.modes())
+    text, markup = screens.results_screen(texts, record, requests.modes(), requests.public_url)
     await edit_pressed(query, text, markup)

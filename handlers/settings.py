@@ -89,6 +89,18 @@ async def toggle_beautify(query: CallbackQuery, prefs: Prefs, requests: Requests
     await _save_and_show(query, prefs, requests=requests, **context)
 
 
+@router.callback_query(SettingsCb.filter(F.act == SettingsAct.ASK_STYLE))
+async def toggle_ask_style(query: CallbackQuery, prefs: Prefs, **context) -> None:
+    prefs.ask_style = not prefs.ask_style
+    await _save_and_show(query, prefs, **context)
+
+
+@router.callback_query(SettingsCb.filter(F.act == SettingsAct.PREVIEW))
+async def toggle_preview(query: CallbackQuery, prefs: Prefs, **context) -> None:
+    prefs.preview = not prefs.preview
+    await _save_and_show(query, prefs, **context)
+
+
 @router.callback_query(SettingsCb.filter(F.act == SettingsAct.BACK))
 async def back(query: CallbackQuery, prefs: Prefs, **context) -> None:
     await _save_and_show(query, prefs, saved=False, **context)

@@ -30,7 +30,7 @@ async def greet(message: Message, texts: Texts, state: FSMContext) -> None:
 
 @router.message(Command("help"))
 async def help_text(message: Message, texts: Texts, prefs: Prefs) -> None:
-    await message.answer(texts("help", count=prefs.count))
+    await message.answer(texts("help", pictures=texts.plain("n-pictures", count=prefs.count)))
 
 
 @router.callback_query(ExampleCb.filter(F.n.in_(EXAMPLES)), flags=ONCE)

@@ -58,7 +58,17 @@ class ResultAct(StrEnum):
     ZOOM_MENU = "zooms"  # which picture to zoom (several) or how (one)
     ZOOM_PICK = "zoompick"  # how to zoom picture `pic`
     REMIX_MENU = "remixes"  # which picture to remix
+    EDIT = "edit"  # change picture `pic` as the user writes next (bot/rules.py, handlers/edit.py)
+    EDIT_MENU = "edits"  # which picture to edit
+    REGION_MENU = "regions"  # which picture to open in the Mini App
     BACK = "back"  # the main keyboard again
+    # Daily use (issue 15): the original file, how a picture was made, its seed again, ⭐.
+    PNG = "png"  # picture `pic`'s stored PNG as a document
+    PNG_MENU = "pngs"  # which picture's PNG
+    INFO = "info"  # picture `pic`'s prompt, negative prompt, seed and style
+    INFO_MENU = "infos"  # which picture to tell about
+    SEED = "seed"  # a new prompt drawn with picture `pic`'s seed (asked next)
+    STAR = "star"  # mark or unmark the result as a favourite
 
 
 class ResultCb(CallbackData, prefix="r"):
@@ -80,6 +90,7 @@ class PhotoAct(StrEnum):
     MIX = "mix"  # the two photos mixed at `balance`
     PAIR = "pair"  # wait for a second photo to mix with this one
     ONLY_LAST = "only"  # of two photos, just the last one: its own choices
+    EDIT = "edit"  # change the photo as the user writes next
 
 
 class PhotoCb(CallbackData, prefix="p"):
@@ -94,6 +105,8 @@ class SettingsAct(StrEnum):
     ASPECT = "aspect"
     COUNT = "count"
     BEAUTIFY = "beautify"
+    ASK_STYLE = "askstyle"  # toggle: the style screen for every prompt, or draw at once in the default style
+    PREVIEW = "preview"  # toggle: the status message shows the picture forming
     STYLES = "styles"  # the style list, at `page`
     BACK = "back"
 
@@ -108,6 +121,23 @@ class SettingsCb(CallbackData, prefix="s"):
     aspect: str = ""  # ASPECT, packed
     count: int = 0  # COUNT
     page: int = 0  # STYLES
+
+
+class ShelfAct(StrEnum):
+    """/history and /favorites: pages of a user's results as collages."""
+
+    PAGE = "page"  # show page `page`
+    OPEN = "open"  # bring back result `job` with its buttons
+
+
+class ShelfCb(CallbackData, prefix="h"):
+    """A page of `user`'s history (or, with `starred`, favourites); a press by anyone else is refused."""
+
+    user: int
+    act: ShelfAct
+    starred: bool = False
+    page: int = 0
+    job: str = ""  # OPEN
 
 
 class ExampleCb(CallbackData, prefix="e"):

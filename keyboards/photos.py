@@ -5,12 +5,12 @@ A choice shows only where the engine here serves the mode its rule (bot/rules.py
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.rules import PHOTO_RULES
+from bot.rules import PHOTO_REGION_RULE, PHOTO_RULES
 from engine.api import Mode
 from locales import Texts
 
@@ -20,6 +20,7 @@ from .results import BALANCES, balance_label
 # The choices under one photo, in order, with their labels.
 PHOTO_CHOICES: tuple[tuple[PhotoAct, str], ...] = (
     (PhotoAct.VARY, "btn-photo-vary"),
+    (PhotoAct.EDIT, "btn-photo-edit"),
     (PhotoAct.RESTYLE, "btn-photo-restyle"),
     (PhotoAct.PROMPT, "btn-photo-prompt"),
     (PhotoAct.UPSCALE, "btn-photo-upscale"),
@@ -32,11 +33,18 @@ def _offered(act: PhotoAct, modes: Collection[Mode]) -> bool:
     return rule.offered(Mode.GENERATE, modes)
 
 
-def photo_keyboard(texts: Texts, job: str, modes: Collection[Mode]) -> InlineKeyboardMarkup:
+def photo_keyboard(
+    texts: Texts, job: str, modes: Collection[Mode], region_url: Callable[[int], str] | None = None
+) -> InlineKeyboardMarkup:
+    """region_url: picture -> the Mini App's address (bot/links.py; the photo is picture 0); None: no 🖌 Region."""
     builder = InlineKeyboardBuilder()
     for act, key in PHOTO_CHOICES:
         if _offered(act, modes):
             builder.button(text=texts.plain(key), callback_data=PhotoCb(job=job, act=act))
+        if act == PhotoAct.EDIT and region_url is not None and PHOTO_REGION_RULE.offered(Mode.GENERATE, modes):
+            builder.add(
+                InlineKeyboardButton(text=texts.plain("btn-photo-region"), web_app=WebAppInfo(url=region_url(0)))
+            )
     builder.adjust(1)  # the labels are long: one a row reads best on a phone
     return builder.as_markup()
 

@@ -7,12 +7,12 @@ where the engine here serves the mode its rule (bot/rules.py) would make.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.rules import RESULT_RULES
+from bot.rules import REGION_RULE, RESULT_RULES
 from engine.api import Mode
 from locales import Texts
 
@@ -38,8 +38,17 @@ def balance_label(texts: Texts, first: int) -> str:
 
 
 def results_keyboard(
-    texts: Texts, job: str, mode: Mode, count: int, modes: Collection[Mode], weights: Sequence[float] = ()
+    texts: Texts,
+    job: str,
+    mode: Mode,
+    count: int,
+    modes: Collection[Mode],
+    weights: Sequence[float] = (),
+    starred: bool = False,
+    region_url: Callable[[int], str] | None = None,
 ) -> InlineKeyboardMarkup:
+    """region_url: picture -> the Mini App's address (bot/links.py); None hides 🖌 Region."""
+
     def offered(act: ResultAct) -> bool:
         return RESULT_RULES[act].offered(mode, modes)
 
@@ -60,6 +69,12 @@ def results_keyboard(
         tools.append(_button(texts.plain("btn-remix"), job, ResultAct.REMIX_MENU))
     if tools:
         builder.row(*tools)
+    edits = _edit_buttons(
+        texts, job, count, offered(ResultAct.EDIT), region_url if REGION_RULE.offered(mode, modes) else None
+    )
+    if edits:
+        builder.row(*edits)
+    builder.row(*_keeping_buttons(texts, job, count, starred))
     if mode == Mode.MIX and offered(ResultAct.MIX):
         current = round(weights[0] * 100) if weights else 50
         builder.row(
@@ -97,6 +112,51 @@ def zoom_keyboard(texts: Texts, job: str, pic: int) -> InlineKeyboardMarkup:
         *(
             _button(texts.plain(key), job, ResultAct.EXTEND, pic, aspect=pack_value(aspect))
             for aspect, key in ZOOM_ASPECTS
+        )
+    )
+    builder.row(_button(texts.plain("btn-back"), job, ResultAct.BACK))
+    return builder.as_markup()
+
+
+def _keeping_buttons(texts: Texts, job: str, count: int, starred: bool) -> list[InlineKeyboardButton]:
+    """⬇ PNG (the original file), ℹ (how it was made), ⭐ (a favourite): with several pictures the first two ask
+    which one; with one they act on it at once."""
+    one = count == 1
+    return [
+        _button(texts.plain("btn-png"), job, ResultAct.PNG if one else ResultAct.PNG_MENU, 1 if one else 0),
+        _button(texts.plain("btn-info"), job, ResultAct.INFO if one else ResultAct.INFO_MENU, 1 if one else 0),
+        _button(texts.plain("btn-starred" if starred else "btn-star"), job, ResultAct.STAR),
+    ]
+
+
+def info_keyboard(texts: Texts, job: str, pic: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.row(_button(texts.plain("btn-reuse-seed"), job, ResultAct.SEED, pic))
+    builder.row(_button(texts.plain("btn-back"), job, ResultAct.BACK))
+    return builder.as_markup()
+
+
+def _edit_buttons(
+    texts: Texts, job: str, count: int, edit: bool, region_url: Callable[[int], str] | None
+) -> list[InlineKeyboardButton]:
+    """✏️ Edit (which picture is asked next, unless there is one) and 🖌 Region (the Mini App, straight away for one
+    picture, else after picking one)."""
+    buttons = [_button(texts.plain("btn-edit"), job, ResultAct.EDIT_MENU)] if edit else []
+    if region_url is not None:
+        if count == 1:
+            buttons.append(InlineKeyboardButton(text=texts.plain("btn-region"), web_app=WebAppInfo(url=region_url(1))))
+        else:
+            buttons.append(_button(texts.plain("btn-region"), job, ResultAct.REGION_MENU))
+    return buttons
+
+
+def region_keyboard(texts: Texts, job: str, count: int, region_url: Callable[[int], str]) -> InlineKeyboardMarkup:
+    """One Mini App button per picture, then « Back."""
+    builder = InlineKeyboardBuilder()
+    builder.row(
+        *(
+            InlineKeyboardButton(text=texts.plain("btn-pick", n=n), web_app=WebAppInfo(url=region_url(n)))
+            for n in range(1, count + 1)
         )
     )
     builder.row(_button(texts.plain("btn-back"), job, ResultAct.BACK))

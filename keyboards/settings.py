@@ -30,8 +30,11 @@ def settings_keyboard(
     beautify: bool,
     *,
     offer_beautify: bool,
+    ask_style: bool = False,
+    preview: bool = True,
 ) -> InlineKeyboardMarkup:
-    """offer_beautify: whether the "✨ improve prompts" toggle is shown (the server has a prompt LLM)."""
+    """offer_beautify: whether the "✨ improve prompts" toggle is shown (the server has a prompt LLM); ask_style:
+    whether a style is asked for every prompt (else a prompt is drawn at once in the default style)."""
     builder = InlineKeyboardBuilder()
     builder.row(
         *(
@@ -45,6 +48,10 @@ def settings_keyboard(
         )
     )
     builder.row(_button(texts.plain("btn-settings-style", style=style_name), user, SettingsAct.STYLES))
+    ask = texts.plain("word-on" if ask_style else "word-off")
+    builder.row(_button(texts.plain("btn-settings-ask-style", state=ask), user, SettingsAct.ASK_STYLE))
+    shown = texts.plain("word-on" if preview else "word-off")
+    builder.row(_button(texts.plain("btn-settings-preview", state=shown), user, SettingsAct.PREVIEW))
     builder.row(
         *(
             _button(marked(texts, choice, choice == aspect), user, SettingsAct.ASPECT, aspect=pack_value(choice))

@@ -11,8 +11,9 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from ..api import MODES, BadRequest, ImageRequest, Mode
-from . import generate, mix, photo_prompt, reimagine, remix, restyle, upscale, vary, zoom
+from ..api import MAX_PROMPT_CHARS, MODES, BadRequest, ImageRequest, Mode
+from ..masks import read_mask
+from . import edit, generate, inpaint, mix, photo_prompt, reimagine, remix, restyle, upscale, vary, zoom
 from .ours import complete_request
 
 RUNNERS: dict[Mode, Callable] = {
@@ -25,6 +26,8 @@ RUNNERS: dict[Mode, Callable] = {
     Mode.PHOTO_PROMPT: photo_prompt.run,
     Mode.UPSCALE: upscale.run,
     Mode.ZOOM: zoom.run,
+    Mode.EDIT: edit.run,
+    Mode.INPAINT: inpaint.run,
 }
 
 MAX_ZOOM = 4.0
@@ -59,3 +62,14 @@ def check_sources(request: ImageRequest, sources: list[Image.Image]) -> None:
         raise BadRequest("structure must be 0..2")
     if not 1 <= request.zoom <= MAX_ZOOM:
         raise BadRequest(f"zoom must be 1..{MAX_ZOOM:g}")
+    _check_instruction(request, sources)
+
+
+def _check_instruction(request: ImageRequest, sources: list[Image.Image]) -> None:
+    """EDIT needs an instruction; INPAINT a mask of its picture's size with something painted."""
+    if len(request.instruction) > MAX_PROMPT_CHARS:
+        raise BadRequest(f"instruction over {MAX_PROMPT_CHARS} characters")
+    if request.mode == Mode.EDIT and not request.instruction.strip():
+        raise BadRequest("an edit needs an instruction")
+    if request.mode == Mode.INPAINT:
+        read_mask(request.mask, sources[0].size)

@@ -1,8 +1,10 @@
-"""Text to pictures (and "same prompt and seed through another style"): one call for a whole batch."""
+"""Text to pictures (and "same prompt and seed through another style"): one call for a whole batch, any family."""
 
 from __future__ import annotations
 
 from PIL import Image
+
+from . import pipes
 
 
 def run(studio, plans, hooks) -> list[list[Image.Image]]:
@@ -11,19 +13,22 @@ def run(studio, plans, hooks) -> list[list[Image.Image]]:
     first = plans[0]
     studio.fresh_scheduler(pipe)
     studio.use_style_adapters(pipe, first.style)
-    prompts = [plan.styled_prompt for plan in plans for _ in plan.seeds]
-    negatives = [plan.negative_prompt for plan in plans for _ in plan.seeds]
-    output = pipe(
-        prompt=prompts,
-        negative_prompt=negatives if first.guidance > 1 else None,
+    guided = first.guidance > 1
+    images = pipes.call(
+        studio,
+        pipe,
+        hooks,
+        first.steps,
+        first,
+        prompt=[plan.styled_prompt for plan in plans for _ in plan.seeds],
+        negative_prompt=[plan.negative_prompt for plan in plans for _ in plan.seeds] if guided else None,
         width=first.width,
         height=first.height,
         num_inference_steps=first.steps,
         guidance_scale=first.guidance,
+        true_cfg_scale=first.guidance if guided else 1.0,
         generator=studio.generators(plans),
-        callback_on_step_end=hooks.step_callback(first.steps),
     )
-    images = list(output.images)
     result, start = [], 0
     for plan in plans:
         result.append(images[start : start + len(plan.seeds)])

@@ -12,7 +12,7 @@ from ..api import ASPECTS, ImageRequest, Mode
 from ..styles import Style
 
 # Modes whose empty prompt (and style) come from a picture of ours.
-TAKES_PROMPT = frozenset({Mode.VARY, Mode.RESTYLE, Mode.REMIX, Mode.UPSCALE, Mode.ZOOM})
+TAKES_PROMPT = frozenset({Mode.VARY, Mode.RESTYLE, Mode.REMIX, Mode.UPSCALE, Mode.ZOOM, Mode.EDIT, Mode.INPAINT})
 # Pictures that the same prompt and seed make again (others are restyled from their pixels).
 REGENERABLE = frozenset({Mode.GENERATE.value, Mode.RESTYLE.value})
 

@@ -38,9 +38,10 @@ def run(studio, plans, hooks) -> list[list[Image.Image]]:
     return results
 
 
-def img2img(studio, plan, hooks, picture: Image.Image, strength: float, **extra) -> list[Image.Image]:
-    """The plan's pictures by img2img from `picture` (fitted to the plan's size) at `strength`."""
-    pipe = studio.models.img2img
+def img2img(studio, plan, hooks, picture: Image.Image, strength: float, pipe=None, **extra) -> list[Image.Image]:
+    """The plan's pictures by img2img from `picture` (fitted to the plan's size) at `strength`; `pipe` (default:
+    the img2img pipeline) may be an inpainting one given a full mask in `extra` (FLUX.2 klein)."""
+    pipe = pipe or studio.models.img2img
     studio.fresh_scheduler(pipe)
     studio.use_style_adapters(pipe, plan.style)
     steps, runs = denoise_steps(plan.steps, strength)
@@ -53,6 +54,8 @@ def img2img(studio, plan, hooks, picture: Image.Image, strength: float, **extra)
         plan,
         image=[source] * len(plan.seeds),
         strength=strength,
+        width=plan.width,  # the families that do not follow the picture's size (Qwen-Image); SD takes no size
+        height=plan.height,
         num_inference_steps=steps,
         **pipes.text_args(studio, plan),
         **extra,

@@ -89,7 +89,7 @@ def test_results_keyboard_hides_what_the_engine_cannot_do():
     texts = translator["en"]
     board = results_keyboard(texts, JOB, "generate", 4, {"generate", "restyle"})
     labels = [button.text for row in board.inline_keyboard for button in row]
-    assert labels == ["🔄", "🎨 Style"]
+    assert labels == ["🔄", "🎨 Style", "⬇ PNG", "ℹ", "☆ Favourite"], "keeping a picture needs no engine mode"
     full = results_keyboard(texts, JOB, "generate", 4, ALL_MODES)
     rows = [[button.text for button in row] for row in full.inline_keyboard]
     assert rows[0] == ["V1", "V2", "V3", "V4"] and rows[1] == ["4K 1", "4K 2", "4K 3", "4K 4"]

@@ -29,7 +29,7 @@ def test_every_key_the_code_uses_exists():
         used |= set(re.findall(r"""texts(?:\.plain)?\(\s*["']([a-z0-9_-]+)["']""", path.read_text()))
     used |= {f"error-{code.value}" for code in ErrorCode}
     used |= {f"mode-{mode.value}" for mode in Mode}
-    used |= {f"cmd-{name}" for name in ("start", "help", "settings", "styles", "cancel")}
+    used |= {f"cmd-{name}" for name in ("start", "help", "settings", "styles", "history", "favorites", "cancel")}
     used |= {f"example-{n}" for n in (1, 2, 3)}
     assert used - keys == set()
     assert len(used) > 60

@@ -191,7 +191,7 @@ COMMANDS = {
     "/start garbage\x00\x01<b>": ("start-greeting", {"name": "Ann"}),
     "/settings foo bar": None,  # the settings screen (checked by its buttons)
     "/cancel 123": ("cancel-nothing", {}),
-    "/help <b>": ("help", {"count": 4}),
+    "/help <b>": ("help", {"pictures": 4}),  # "4 pictures" / "4 картинки", in the user's language
     "/styles ../../etc/passwd": None,
     "/nosuchcommand <i>x</i>": ("unknown-command", {}),
     "/": ("unknown-command", {}),
@@ -213,6 +213,8 @@ async def test_a_command_with_garbage_arguments_gets_its_normal_answer(tg: FakeT
     else:
         key, values = expected
         values = {**values, "name": user.user["first_name"]} if "name" in values else values
+        if "pictures" in values:
+            values = {"pictures": TRANSLATOR[locale].plain("n-pictures", count=values["pictures"])}
         assert answer.text == shown(locale, key, **values)
     await a_prompt_still_works(user, locale)
 

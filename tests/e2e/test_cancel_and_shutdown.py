@@ -33,7 +33,7 @@ async def test_cancel_while_waiting_and_while_running(tg: FakeTelegram, bot):
     assert user.answer_of(query)["text"] == "Cancelling…"
 
     await user.send_command("/cancel")
-    assert "Cancelled: 1" in (await user.next_message()).text
+    assert "Cancelled 1 request." in (await user.next_message()).text
     stopped = await user.next_edit(lambda m: m.message_id == running.message_id and "Cancelled" in m.text)
     assert stopped.buttons == []
     assert not [c for c in tg.calls_of("sendMediaGroup") if c.chat_id == user.chat_id], "nothing was delivered"
@@ -53,7 +53,7 @@ async def test_a_full_line_is_refused_at_once_and_cancel_clears_it(tg: FakeTeleg
     assert "✓ No style" in user.buttons(screen), "the style screen stays for a later try"
 
     await user.send_command("/cancel")
-    assert "Cancelled: 3" in (await user.next_message(lambda m: "Cancelled" in (m.text or ""))).text
+    assert "Cancelled 3 requests." in (await user.next_message(lambda m: "Cancelled" in (m.text or ""))).text
 
 
 async def test_sigterm_delivers_the_running_job_and_exits_cleanly(tg: FakeTelegram, bot):

@@ -71,7 +71,7 @@ async def test_a_crash_while_one_draws_and_two_wait_owes_all_three_their_picture
     first = await launch()
     drawing, waiting, cancelling = FakeUser(tg, 1101), FakeUser(tg, 1102, language_code="ru"), FakeUser(tg, 1103)
     drawing_status = await start_request(drawing, "a lighthouse at night [hold=4]", until="Drawing")
-    waiting_status = await start_request(waiting, "рыжий кот", until="№", style="Без стиля")
+    waiting_status = await start_request(waiting, "рыжий кот", until="в очереди", style="Без стиля")
     cancelling_status = await start_request(cancelling, "a paper boat [hold=30]", until="in line")
 
     await first.kill()  # kill -9: no drain, no goodbye

@@ -26,7 +26,15 @@ async def test_start_greets_with_three_examples_and_sets_the_menu_per_language(t
     assert len(greeting.labels) == 3
     menus = {language: commands for (_, language), commands in tg.commands.items()}
     assert {"en", "ru", ""} <= set(menus)
-    assert [c["command"] for c in menus["en"]] == ["start", "help", "settings", "styles", "cancel"]
+    assert [c["command"] for c in menus["en"]] == [
+        "start",
+        "help",
+        "settings",
+        "styles",
+        "history",
+        "favorites",
+        "cancel",
+    ]
     assert menus["ru"][0]["description"] == "Начало и примеры"
 
     await user.press(greeting, "red fox")
@@ -167,7 +175,7 @@ async def test_zoom_out_extends_one_picture(tg: FakeTelegram, bot):
 async def test_remix_asks_for_a_new_prompt_over_the_outlines(tg: FakeTelegram, bot):
     user = FakeUser(tg, 109)
     _, buttons = await draw(user, "a cat on a sofa")
-    await user.press(buttons, "🖌")
+    await user.press(buttons, "🪄")
     await user.next_edit()
     await user.press(buttons, "3")
     question = await user.next_message()
@@ -176,7 +184,7 @@ async def test_remix_asks_for_a_new_prompt_over_the_outlines(tg: FakeTelegram, b
     screen = await user.next_message(lambda m: m.buttons != [])
     await user.press(screen, "Pencil sketch")
     remixed, _ = await results(user)
-    assert "Remix" in remixed.text and "a tiger on a sofa" in remixed.text
+    assert "Redrawn over the outlines" in remixed.text and "a tiger on a sofa" in remixed.text
 
 
 async def test_two_users_at_once_each_get_their_own_pictures(tg: FakeTelegram, bot):

@@ -22,7 +22,7 @@ async def test_one_photo_gets_the_choices_the_server_can_do(tg: FakeTelegram, bo
     assert "What shall I do with this photo?" in answer.text
     assert ("Variations" in " ".join(answer.labels)) == bool(modes & {"reimagine", "vary"})
     assert ("Upscale to 4K" in " ".join(answer.labels)) == ("upscale" in modes)
-    assert ("Restyle" in " ".join(answer.labels)) == ("remix" in modes)
+    assert ("Redraw, keep outlines" in " ".join(answer.labels)) == ("remix" in modes)
     assert ("Mix with another photo" in " ".join(answer.labels)) == ("mix" in modes)
 
 
@@ -31,7 +31,7 @@ async def test_single_photo_restyle_keeps_outlines_with_a_prompt_asked_for(tg: F
     user = FakeUser(tg, 202)
     await user.send_photo(sample_bytes("chelsea.png"))
     choices = await user.next_message()
-    await user.press(choices, "Restyle")
+    await user.press(choices, "Redraw, keep outlines")
     question = await user.next_message()
     assert "outlines stay" in question.text
     await user.send_text("a tiger in the grass")
@@ -39,7 +39,11 @@ async def test_single_photo_restyle_keeps_outlines_with_a_prompt_asked_for(tg: F
     await user.press(screen, "Watercolor")
     album, _ = await results(user)
     assert len(album.photos) == 4
-    assert "Remix" in album.text and "a tiger in the grass" in album.text and "Watercolor" in album.text
+    assert (
+        "Redrawn over the outlines" in album.text
+        and "a tiger in the grass" in album.text
+        and "Watercolor" in album.text
+    )
 
 
 @needs("photo_prompt")

@@ -76,11 +76,7 @@ async def test_default_style_aspect_count_and_improve_apply_to_new_requests(tg: 
     assert "Pictures per request: 2" in chosen.text and "Aspect ratio: 9:16" in chosen.text
     assert "Improve prompts: on" in chosen.text
 
-    await user.send_text("a fox in the rain")
-    screen = await user.next_message()
-    assert "✓ Watercolor" in screen.labels and "✓ 9:16" in screen.labels
-    assert "✨ Improve prompt: on" in screen.labels
-    await user.press(screen, "✓ Watercolor")
+    await user.send_text("a fox in the rain")  # a default style chosen: drawn at once, no style screen
     album, _ = await results(user)
     assert len(album.photos) == 2 and "Watercolor" in album.text
     width, height = decoded(album.photos[0]).size
@@ -90,8 +86,12 @@ async def test_default_style_aspect_count_and_improve_apply_to_new_requests(tg: 
     settings = await user.next_message()
     await user.press(settings, "🖼 1")
     await user.next_edit()
+    await user.press(settings, "Ask for a style each time")
+    await user.next_edit()
     await user.send_text("a single pear")
     screen = await user.next_message()
+    assert "✓ Watercolor" in screen.labels and "✓ 9:16" in screen.labels
+    assert "✨ Improve prompt: on" in screen.labels
     await user.press(screen, "No style")
     single, buttons = await results(user)
     assert single.method == "sendPhoto" and len(sizes(single)) == 1

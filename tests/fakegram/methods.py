@@ -114,6 +114,9 @@ class BotApiMethods:
         return {k: v for k, v in (("caption", caption), ("caption_entities", entities)) if v}
 
     def _new_message(self, chat: dict, p: dict, content: dict, markup: bool = True) -> dict:
+        ephemeral = self._ephemeral(chat, p, content)  # type: ignore[attr-defined]  # (fakegram/rich.py)
+        if ephemeral is not None:
+            return ephemeral
         reply = self._reply_to(chat["id"], p)
         keyboard = self._markup(p) if markup else None
         msg = self.store_message(chat, self.me, content)

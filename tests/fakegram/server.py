@@ -17,6 +17,7 @@ from aiohttp import web
 
 from .methods import BotApiMethods
 from .objects import QUERY_TOO_OLD, ApiError, FileStore, StoredFile, Upload
+from .rich import RichMethods
 
 log = logging.getLogger("fakegram")
 DEFAULT_TOKEN = "123456789:AAFakeTokenForEaselTests_0123456789ab"
@@ -94,7 +95,7 @@ def _resolve(value, uploads: dict[str, Upload]):
     return value
 
 
-class FakeTelegram(BotApiMethods):
+class FakeTelegram(BotApiMethods, RichMethods):
     def __init__(self, token: str = DEFAULT_TOKEN, bot_name: str = "Easel", bot_username: str = "easel_test_bot"):
         self.token = token
         self.me = {"id": int(token.split(":")[0]), "is_bot": True, "first_name": bot_name, "username": bot_username}
@@ -103,6 +104,7 @@ class FakeTelegram(BotApiMethods):
         self.files = FileStore()
         self.chats: dict[int, dict] = {}
         self.messages: dict[tuple[int, int], dict] = {}  # (chat_id, message_id) -> current Message
+        self.ephemerals: list[dict] = []  # ephemeral messages (Bot API 10.2), each seen by one user only
         self.blocked: set[int] = set()
         self.callback_queries: dict[str, dict] = {}
         self.callback_answer_timeout: float | None = 15.0  # Telegram refuses late answers ("query is too old")

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .objects import photo_sizes, utf16_len
+from .rich import rich_photos, rich_text
 from .server import Call, FakeTelegram
 
 SEND_METHODS = (
     "sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "sendVideo", "sendAnimation",
-    "sendAudio", "sendVoice", "sendSticker",
+    "sendAudio", "sendVoice", "sendSticker", "sendRichMessage",
 )  # fmt: skip
 EDIT_METHODS = ("editMessageText", "editMessageCaption", "editMessageReplyMarkup", "editMessageMedia")
 _callback_ids = itertools.count(4_000_000_000_000_000_001)
@@ -55,12 +56,17 @@ class BotMessage:
         messages = result if isinstance(result, list) else [result] if isinstance(result, dict) else []
         first = messages[0] if messages else {}
         photos = [tg.file(m["photo"][-1]["file_id"]).data for m in messages if m.get("photo")]
+        text = first.get("text", first.get("caption"))
+        if first.get("rich_message"):  # one message, pictures and text (sendRichMessage)
+            blocks = first["rich_message"]["blocks"]
+            photos = [tg.file(size["file_id"]).data for size in rich_photos(blocks)]
+            text = "\n".join(rich_text(b["text"]) for b in blocks if b.get("type") == "paragraph")
         doc = first.get("document")
         return cls(
             call=call,
             method=call.method,
             messages=messages,
-            text=first.get("text", first.get("caption")),
+            text=text,
             buttons=buttons_of(first),
             photos=photos,
             document=tg.file(doc["file_id"]).data if doc else None,

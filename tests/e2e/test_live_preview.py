@@ -1,0 +1,56 @@
+"""While drawing, the status message shows the picture forming (a cheap latent preview), within the status pacing;
+a user can switch it off in /settings. Longer drawings here (24 steps) so that there is time to see it form."""
+
+from __future__ import annotations
+
+import pytest
+from e2e.helpers import decoded, results
+from fakegram import FakeTelegram, FakeUser
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+BOT_ENV = {"ENGINE_QUALITY_STEPS": "24"}
+
+
+def previews_to(tg: FakeTelegram, user: FakeUser, after: int) -> list:
+    """The status photos (a preview with the Cancel button) and their swaps, sent to the user since `after`."""
+    return [
+        call
+        for call in tg.calls[after:]
+        if call.ok
+        and call.chat_id == user.chat_id
+        and (call.method == "editMessageMedia" or (call.method == "sendPhoto" and "Cancel" in str(call.params)))
+    ]
+
+
+async def test_the_status_shows_the_picture_forming_then_makes_way_for_the_album(tg: FakeTelegram, bot):
+    user = FakeUser(tg, 1601)
+    start = user.mark()
+    await user.send_text("a lighthouse at dusk")
+    screen = await user.next_message()
+    await user.press(screen, "No style")
+    preview = await user.next_photo(lambda m: m.labels == ["✖ Cancel"], timeout=60)
+    assert "Drawing" in (preview.text or "")
+    assert decoded(preview.photos[0]).size[0] >= 128
+    await tg.wait_for("deleteMessage", lambda c: c.params.get("message_id") == screen.message_id)
+    assert tg.message(user.chat_id, screen.message_id) is None, "the text status made way for the photo"
+    album, _ = await results(user)
+    assert len(album.photos) == 4
+    await tg.wait_for("deleteMessage", lambda c: c.params.get("message_id") == preview.message_id)
+    assert tg.message(user.chat_id, preview.message_id) is None, "the preview goes once the pictures are there"
+    assert 1 <= len(previews_to(tg, user, start)) <= 6, "a few times, not every step"
+
+
+async def test_the_preview_can_be_switched_off_in_settings(tg: FakeTelegram, bot):
+    user = FakeUser(tg, 1602, language_code="ru")
+    await user.send_command("/settings")
+    settings = await user.next_message()
+    assert "🖼 Показывать, как рисуется: да" in settings.labels
+    await user.press(settings, "Показывать, как рисуется")
+    switched = await user.next_edit()
+    assert "🖼 Показывать, как рисуется: нет" in switched.labels
+    start = user.mark()
+    await user.send_text("маяк в сумерках")
+    screen = await user.next_message()
+    await user.press(screen, "Без стиля")
+    await results(user, timeout=60)
+    assert previews_to(tg, user, start) == []

@@ -1,0 +1,232 @@
+"""The same bot on MAX: the real bot process (MESSENGER=max, tiny models) long-polling a fake MAX Bot API.
+
+A MAX user writes, presses buttons and sends photos as MAX carries them (several images in one message, a dialog
+whose chat id is not the user's id); the bot answers through the MAX adapter (bot/max/). One bot for the module,
+on Redis: tests/e2e/faulty_bot.py, so that "[hold=600]" keeps a request running until it is cancelled.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from e2e.helpers import FAULTY_BOT, TRANSLATOR, engine_modes, fast_env, needs, shown
+from fakemax import FakeMax, MaxUser, Sent
+from fakemax.process import MaxBotProcess
+from PIL import Image
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+ALLOWED = (1101, 1102, 1103, 1104, 1105, 1106, 1107)
+ADMIN = 1100
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def fake() -> AsyncIterator[FakeMax]:
+    async with FakeMax() as fake:
+        yield fake
+    assert not fake.server_errors, "bug in fakemax:\n" + "\n".join(fake.server_errors)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def max_bot(
+    fake: FakeMax, engine_cache, redis, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[MaxBotProcess]:
+    env = fast_env(
+        engine_cache,
+        REDIS_URL=redis.url,  # the MAX ids, the marker and the texts of messages with buttons in Redis
+        MAX_ALLOWED_USER_IDS=",".join(map(str, ALLOWED)),
+        MAX_ADMIN_USER_IDS=str(ADMIN),
+        ALLOWED_USER_IDS="999",  # Telegram's list: never the one that counts on MAX
+        # Telegram-only features switched on: on MAX they must stay hidden (bot/capabilities.py)
+        RICH_MESSAGES="true",
+        EPHEMERAL_MESSAGES="true",
+        PUBLIC_URL="https://easel.example",
+        HTTP_PORT=str(free_port()),  # the Mini App's page needs the bot's HTTP server
+    )
+    log_path = tmp_path_factory.mktemp("maxbot") / "bot.log"
+    proc = MaxBotProcess(fake, env, FAULTY_BOT, log_path)
+    await proc.start()
+    try:
+        await proc.wait_ready()
+        yield proc
+        code, _ = await proc.terminate(timeout=60)
+        assert code == 0, f"the bot exited with {code}"
+        assert fake.token not in proc.logs(), "the MAX token leaked into the log"
+    finally:
+        await proc.close()
+        print(f"---- {log_path} ----\n{proc.logs()[-20000:]}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def label(locale: str, key: str, **values: object) -> str:
+    return TRANSLATOR[locale].plain(key, **values)
+
+
+def decoded(user: MaxUser, attachment: dict) -> Image.Image:
+    image = Image.open(io.BytesIO(user.download(attachment)))
+    image.load()
+    return image
+
+
+async def draw(user: MaxUser, prompt: str, locale: str = "en") -> tuple[Sent, Sent]:
+    await user.send_text(prompt)
+    screen = await user.next_message(lambda m: bool(m.buttons))
+    assert screen.text == shown(locale, "draft-generate", prompt=prompt)
+    await user.press(screen, screen.labels[0])
+    return await user.results()
+
+
+async def start(user: MaxUser, prompt: str, until: str) -> Sent:
+    """Write a prompt, tap "No style"; the status message once it shows `until`."""
+    await user.send_text(prompt)
+    screen = await user.next_message(lambda m: bool(m.buttons))
+    await user.press(screen, "No style")
+    return await user.next_edit(lambda m: m.mid == screen.mid and until in m.text)
+
+
+def refused(fake: FakeMax) -> list[str]:
+    """Calls MAX refused that no test asked it to refuse."""
+    return [
+        f"{c.route} {c.status} {c.response}"
+        for c in fake.calls
+        if c.status not in (200, None) and c.index not in fake.injected
+    ]
+
+
+async def test_text_to_pictures_with_buttons_then_a_variation_and_4k(fake: FakeMax, max_bot):
+    user = MaxUser(fake, 1101)
+    await user.start()
+    greeting = await user.next_message()
+    assert greeting.text.startswith(shown("en", "start-greeting", name="Alice").splitlines()[0])
+
+    pictures, buttons = await draw(user, "a red fox in the snow")
+    assert len(pictures.images) == 4 and "a red fox in the snow" in pictures.text
+    assert all(decoded(user, image).size[0] >= 64 for image in pictures.images)
+    assert label("en", "btn-vary", n=1) in buttons.labels
+    assert label("en", "btn-region") not in buttons.labels, "no Mini App button on MAX"
+    assert not [c for c in fake.of("POST /messages") if "access_token" in c.query], "the token goes in a header only"
+
+    await user.press(buttons, label("en", "btn-vary", n=2))
+    varied, _ = await user.results()
+    assert len(varied.images) == 4
+
+    if "upscale" not in engine_modes():
+        return
+    await user.press(buttons, label("en", "btn-upscale", n=1))
+    preview = await user.next_message(lambda m: bool(m.images))
+    assert preview.text.startswith("🔍 4K")
+    document = await user.next_message(lambda m: bool(m.files))
+    assert document.reply_to == preview.mid
+    assert document.files[0]["filename"].endswith("-4k.png") or document.files[0]["filename"].endswith("-4k.jpg")
+    assert max(decoded(user, document.files[0]).size) > max(decoded(user, preview.images[0]).size)
+
+
+async def test_a_russian_user_gets_russian_and_photo_variations(fake: FakeMax, max_bot, sample_bytes):
+    user = MaxUser(fake, 1102, name="Борис", locale="ru-RU")
+    pictures, buttons = await draw(user, "маяк ночью", locale="ru")
+    assert "маяк ночью" in pictures.text and label("ru", "btn-vary", n=1) in buttons.labels
+
+    if not engine_modes() & {"reimagine", "vary"}:
+        return
+    photo = await user.send_photos(sample_bytes("rocket.jpg"))
+    choices = await user.next_message()
+    assert choices.text == shown("ru", "photo-choices") and choices.reply_to == photo["body"]["mid"]
+    assert label("ru", "btn-photo-region") not in choices.labels
+    await user.press(choices, label("ru", "btn-photo-vary"))
+    varied, _ = await user.results()
+    assert len(varied.images) == 4 and "Вариации" in varied.text
+
+
+@needs("mix")
+async def test_two_photos_in_one_message_mix_and_the_balance_changes(fake: FakeMax, max_bot, sample_bytes):
+    user = MaxUser(fake, 1103)
+    await user.send_photos(sample_bytes("chelsea.png"), sample_bytes("coffee.png"), caption="a cozy morning")
+    choices = await user.next_message()
+    assert choices.text == shown("en", "mix-choices-text", prompt="a cozy morning")
+    assert choices.labels[:3] == ["30/70", "50/50", "70/30"]
+    await user.press(choices, "50/50")
+    mixed, buttons = await user.results()
+    assert "Mix 50/50" in mixed.text and len(mixed.images) == 4
+    assert "✓ 50/50" in buttons.labels
+    await user.press(buttons, "70/30")
+    again, _ = await user.results()
+    assert "Mix 70/30" in again.text
+
+
+async def test_place_in_line_then_cancel_with_the_button_and_with_the_command(fake: FakeMax, max_bot):
+    user = MaxUser(fake, 1104)
+    running = await start(user, "a slow sunrise [hold=600]", until="Drawing")
+    waiting = await start(user, "a second sunrise", until="in line")
+    assert waiting.text == shown("en", "status-waiting", position=1) and waiting.labels == ["✖ Cancel"]
+
+    pressed = await user.press(waiting, "Cancel")
+    await user.next_edit(lambda m: m.mid == waiting.mid and "Cancelled" in m.text)
+    assert {"notification": label("en", "job-cancelling")} in user.answers_to(pressed)
+    assert fake.messages[waiting.mid]["body"]["attachments"] == [], "no buttons under a cancelled request"
+
+    await user.send_text("/cancel")
+    assert (await user.next_message()).text == shown("en", "cancel-done", count=1)
+    await user.next_edit(lambda m: m.mid == running.mid and "Cancelled" in m.text)
+    assert not [m for m in user.sent_to_me() if m.images], "nothing was delivered"
+
+
+async def test_a_stranger_is_refused_politely_in_their_language(fake: FakeMax, max_bot):
+    for user_id, locale in ((1999, "en"), (1998, "ru")):
+        stranger = MaxUser(fake, user_id, locale=locale)
+        await stranger.send_text("a castle")
+        refusal = await stranger.next_message()
+        assert refusal.text == shown(locale, "access-denied") and refusal.buttons == []
+
+
+async def test_a_429_and_an_attachment_not_ready_cost_neither_a_lost_nor_a_doubled_result(fake: FakeMax, max_bot):
+    user = MaxUser(fake, 1105)
+    await user.send_text("a lighthouse in a storm")
+    screen = await user.next_message(lambda m: bool(m.buttons))
+    await user.press(screen, "No style")
+    await user.next_edit(lambda m: m.mid == screen.mid)
+    flood = fake.fail_next("POST /messages", 429)  # the pictures' first try
+    fake.not_ready_next(2)  # then the uploaded images are processed for a moment
+    pictures, buttons = await user.results()
+    assert flood.hits and fake.not_ready_left == 0
+    assert len(pictures.images) == 4 and buttons.labels
+    with_pictures = [m for m in user.sent_to_me() if m.images]
+    assert len(with_pictures) == 1, "the pictures came exactly once"
+    assert not refused(fake)
+
+
+@needs("zoom")
+async def test_screens_change_in_place_and_settings_and_admin_commands_answer(fake: FakeMax, max_bot):
+    user = MaxUser(fake, 1106, name="Вера", locale="ru-RU")
+    await user.send_text("сад камней")
+    screen = await user.next_message(lambda m: bool(m.buttons))
+    await user.press(screen, "16:9")  # the keyboard changes, the text stays (MAX edits the whole message)
+    await user.next_edit(lambda m: m.mid == screen.mid)
+    kept = fake.messages[screen.mid]["body"]
+    assert kept["text"] == shown("ru", "draft-generate", prompt="сад камней")
+    assert "✓ 16:9" in [b["text"] for a in kept["attachments"] for row in a["payload"]["buttons"] for b in row]
+
+    await user.press(screen, screen.labels[0])
+    _, buttons = await user.results()
+    await user.press(buttons, label("ru", "btn-zoom"))  # a sub-menu in the same message, then back
+    menu = await user.next_edit(lambda m: m.mid == buttons.mid)
+    assert menu.text == shown("ru", "results-pick-zoom")
+    await user.press(buttons, label("ru", "btn-back"))
+    await user.next_edit(lambda m: m.mid == buttons.mid)
+    main = Sent(menu.call, fake.messages[buttons.mid])
+    assert main.labels == buttons.labels and main.text == buttons.text
+
+    await user.send_text("/settings")
+    settings = await user.next_message()
+    assert settings.text.startswith("⚙️ Настройки") and settings.buttons
+
+    admin = MaxUser(fake, ADMIN)
+    await admin.send_text("/stats")
+    assert (await admin.next_message()).text.startswith("📊 Stats")

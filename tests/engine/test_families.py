@@ -1,0 +1,232 @@
+"""The newer model families through the studio, on their offline tiny kits (FLUX.2 klein, Kandinsky 5, Qwen-Image):
+each mode a family claims answers with pictures of the right size for the same seed the same, stops when cancelled,
+reports its steps, runs on one set of weights, and a Russian prompt reaches the family's encoder as typed."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine import prompts
+from engine.api import ASPECTS, ImageRequest, Mode
+from engine.families import UnknownFamily, detect
+from engine.settings import EngineSettings
+from engine.studio import Hooks, Studio
+
+KITS = {"tiny-flux2": "flux2_klein", "tiny-kandinsky5": "kandinsky5", "tiny-qwen-image": "qwen_image"}
+CLAIMS = {
+    "tiny-flux2": frozenset(Mode),
+    "tiny-kandinsky5": frozenset(Mode) - {Mode.MIX, Mode.ZOOM},
+    "tiny-qwen-image": frozenset(Mode) - {Mode.REIMAGINE, Mode.MIX, Mode.REMIX},
+}
+
+
+def settings_for(model: str, cache) -> EngineSettings:
+    return EngineSettings(model=model, cache_dir=cache, quality_steps=2, warmup=False, upscale_long_side=512)
+
+
+@pytest.fixture(scope="module", params=list(KITS))
+def studio(request, engine_cache) -> Studio:
+    torch.set_num_threads(1)
+    return Studio(settings_for(request.param, engine_cache))
+
+
+def make(studio: Studio, hooks: Hooks | None = None, **fields):
+    return studio.run([studio.plan(ImageRequest(**fields))], hooks or Hooks())[0]
+
+
+def pixels(picture) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(picture.png))).astype(int)
+
+
+def params(picture) -> dict:
+    return json.loads(Image.open(io.BytesIO(picture.png)).info["easel"])
+
+
+def case(sample_bytes, mode: Mode) -> dict:
+    cat, coffee = sample_bytes("chelsea.png"), sample_bytes("coffee.png")
+    return {
+        Mode.GENERATE: dict(prompt="рыжая лиса в снегу"),
+        Mode.VARY: dict(images=(cat,), prompt="кошка"),
+        Mode.RESTYLE: dict(images=(cat,), prompt="a cat", style="watercolor", aspect=""),
+        Mode.REIMAGINE: dict(images=(cat,)),
+        Mode.MIX: dict(images=(coffee, cat), weights=(0.5, 0.5), aspect=""),
+        Mode.REMIX: dict(images=(cat,), prompt="тигр в снегу"),
+        Mode.PHOTO_PROMPT: dict(images=(cat,), prompt="кот-космонавт"),
+        Mode.ZOOM: dict(images=(cat,), aspect="9:16"),
+        Mode.UPSCALE: dict(images=(cat,)),
+    }[mode]
+
+
+def claimed(studio: Studio) -> list[Mode]:
+    return sorted(studio.available_modes())
+
+
+def test_the_family_is_found_from_the_folder_and_offers_exactly_what_it_claims(studio):
+    model = studio.settings.model
+    assert studio.models.family == KITS[model] and studio.models.spec.name == KITS[model]
+    assert studio.available_modes() == CLAIMS[model]
+    for mode in set(Mode) - CLAIMS[model]:  # every gap has its reason (the README's family table says the same)
+        assert studio.models.spec.gaps[mode]
+
+
+def test_engine_family_overrides_the_folder_and_an_unknown_one_is_refused(tiny_kit):
+    assert detect(str(tiny_kit / "sd15")).name == "sd15"
+    assert detect(str(tiny_kit / "sd15"), "sdxl").name == "sdxl"
+    with pytest.raises(UnknownFamily, match="ENGINE_FAMILY"):
+        detect(str(tiny_kit / "sd15"), "dalle")
+
+
+@pytest.mark.parametrize("aspect", ASPECTS)
+def test_every_aspect_gives_its_own_shape_on_the_family_grid(studio, aspect):
+    picture = make(studio, prompt="a fox", aspect=aspect, count=1, seed=1).pictures[0]
+    w, h = (int(part) for part in aspect.split(":"))
+    assert abs(picture.width / picture.height - w / h) < 0.12
+    assert picture.width % studio.models.multiple == 0 and picture.height % studio.models.multiple == 0
+    assert abs(picture.width * picture.height / 128**2 - 1) < 0.25
+
+
+def test_each_claimed_mode_gives_its_pictures_and_each_seed_makes_its_picture_again_alone(studio, sample_bytes):
+    """Same seed, same pixels; and per-picture seeds reproduce: picture 2 of a request is what its reported seed
+    makes alone (the seed a user sees under a picture)."""
+    for mode in claimed(studio):
+        count = 1 if mode == Mode.UPSCALE else 2
+        first = make(studio, mode=mode, count=count, seed=40, **case(sample_bytes, mode))
+        again = make(studio, mode=mode, count=1, seed=40 + count - 1, **case(sample_bytes, mode))
+        assert [p.seed for p in first.pictures] == [40, 41][:count], mode
+        assert np.abs(pixels(first.pictures[-1]) - pixels(again.pictures[0])).max() <= 1, mode
+        if count == 2:
+            assert not np.array_equal(pixels(first.pictures[0]), pixels(first.pictures[1])), mode
+        for picture in first.pictures:
+            assert params(picture)["mode"] == mode.value and params(picture)["family"] == studio.models.family
+            if mode == Mode.UPSCALE:
+                assert max(picture.width, picture.height) == 512
+            elif mode in (Mode.VARY, Mode.REIMAGINE, Mode.REMIX, Mode.PHOTO_PROMPT, Mode.RESTYLE):
+                assert abs(picture.width / picture.height - 451 / 300) < 0.15, mode
+            elif mode == Mode.ZOOM:
+                assert abs(picture.width / picture.height - 9 / 16) < 0.1
+
+
+def test_two_users_batched_in_one_call_get_what_each_gets_alone(studio):
+    requests = [ImageRequest(prompt="лиса", count=2, seed=5), ImageRequest(prompt="a house", count=1, seed=9)]
+    plans = [studio.plan(request) for request in requests]
+    assert studio.batch_key(plans[0]) == studio.batch_key(plans[1]) is not None
+    together = studio.run(plans, Hooks())
+    for request, batched in zip(requests, together, strict=True):
+        alone = studio.run([studio.plan(request)], Hooks())[0]
+        for a, b in zip(batched.pictures, alone.pictures, strict=True):
+            assert np.abs(pixels(a) - pixels(b)).max() <= 1
+
+
+@pytest.mark.parametrize("mode", [Mode.GENERATE, Mode.VARY])
+def test_progress_counts_every_step_and_cancel_stops_between_steps(studio, sample_bytes, mode):
+    steps: list[tuple[int, int]] = []
+    make(studio, Hooks(progress=lambda s, t: steps.append((s, t))), mode=mode, count=1, seed=1, steps=4,
+         **case(sample_bytes, mode))  # fmt: skip
+    total = steps[-1][1]
+    assert [s for s, _ in steps] == list(range(1, total + 1))
+    stopped: list[int] = []
+    hooks = Hooks(progress=lambda s, t: stopped.append(s), interrupted=lambda: bool(stopped))
+    make(studio, hooks, mode=mode, count=1, seed=1, steps=4, **case(sample_bytes, mode))
+    assert stopped == [1]  # the first step's callback asked to stop: no step after it ran
+
+
+def storages(*modules) -> dict[int, int]:
+    found: dict[int, int] = {}
+    for module in modules:
+        for tensor in (*module.parameters(), *module.buffers()):
+            found[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+    return found
+
+
+def modules_of(pipe) -> list[torch.nn.Module]:
+    return [part for part in pipe.components.values() if isinstance(part, torch.nn.Module)]
+
+
+def test_every_mode_runs_on_one_set_of_weights(studio):
+    models = studio.models
+    alone = storages(*modules_of(models.text2img))
+    every = storages(*(m for pipe in models.all_pipelines() for m in modules_of(pipe)))
+    extra = storages(*(pipe.transformer for pipe in models.pipes.values()))  # Kandinsky 5's I2I transformer
+    shared = {ptr: size for ptr, size in every.items() if ptr not in extra}
+    ratio = sum(shared.values()) / sum(alone.values())
+    assert ratio <= 1.05, ratio
+    for pipe in models.all_pipelines():
+        for name, module in models.shared_modules().items():
+            if name != "transformer" or pipe not in models.pipes.values():
+                assert getattr(pipe, name) is module, (type(pipe).__name__, name)
+
+
+def test_siblings_keep_the_loaded_dtype(engine_cache):
+    """Concrete from_pipe upcasts shared modules to fp32 unless told the dtype (diffusers issue 12754)."""
+    studio = Studio(settings_for("tiny-flux2", engine_cache).model_copy(update={"dtype": "bf16"}))
+    for pipe in studio.models.all_pipelines():
+        assert pipe.transformer.dtype == torch.bfloat16 and pipe.vae.dtype == torch.bfloat16
+
+
+def test_a_russian_prompt_reaches_the_multilingual_encoder_as_typed(studio, monkeypatch):
+    asked: list[str] = []
+    monkeypatch.setattr(prompts, "translate", lambda models, settings, prompt, seed=0: asked.append(prompt) or "x")
+    result = make(studio, prompt="рыжая лиса на снегу", count=1, seed=3)
+    assert asked == []
+    assert result.final_prompt == "рыжая лиса на снегу"
+    assert params(result.pictures[0])["prompt"] == "рыжая лиса на снегу"
+
+
+def test_an_english_only_family_still_translates(engine_cache, monkeypatch):
+    asked: list[str] = []
+    monkeypatch.setattr(prompts, "translate", lambda models, settings, prompt, seed=0: asked.append(prompt) or "a fox")
+    sd = Studio(EngineSettings(model="tiny", cache_dir=engine_cache, quality_steps=1, warmup=False))
+    assert make(sd, prompt="лиса", count=1, seed=3).final_prompt == "a fox" and asked == ["лиса"]
+
+
+def test_the_klein_mix_balance_changes_the_picture(engine_cache, sample_bytes):
+    studio = Studio(settings_for("tiny-flux2", engine_cache))
+    photos = (sample_bytes("chelsea.png"), sample_bytes("coffee.png"))
+
+    def mix(weights):
+        return pixels(make(studio, mode=Mode.MIX, images=photos, weights=weights, count=1, seed=4).pictures[0])
+
+    assert not np.array_equal(mix((0.3, 0.7)), mix((0.7, 0.3)))
+    assert np.array_equal(mix((0.3, 0.7)), mix((0.3, 0.7)))
+
+
+def test_vary_strong_departs_further_than_subtle_on_klein(engine_cache, sample_bytes):
+    studio = Studio(settings_for("tiny-flux2", engine_cache))
+    cat = sample_bytes("chelsea.png")
+    subtle = make(studio, mode=Mode.VARY, images=(cat,), prompt="a cat", count=1, seed=3).pictures[0]
+    strong = make(studio, mode=Mode.VARY, images=(cat,), prompt="a cat", variation="strong", count=1, seed=3)
+    source = np.asarray(Image.open(io.BytesIO(cat)).convert("RGB").resize((subtle.width, subtle.height))).astype(int)
+    assert np.abs(pixels(subtle) - source).mean() < np.abs(pixels(strong.pictures[0]) - source).mean()
+
+
+@pytest.mark.parametrize(("model", "cache", "runs"), [("tiny-flux2", "taylorseer", True), ("tiny-flux2", "fbc", False),
+                                                     ("tiny-qwen-image", "fbc", True)])  # fmt: skip
+def test_the_step_cache_is_opt_in_and_only_where_it_runs(engine_cache, caplog, model, cache, runs):
+    caplog.set_level(logging.INFO, logger="engine.perf")
+    studio = Studio(settings_for(model, engine_cache).model_copy(update={"step_cache": cache, "fp8": True}))
+    applied = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("fast paths"))
+    assert (f"step_cache:{cache}" in applied) == runs
+    assert "fp8" not in applied  # FP8 needs a CUDA GPU of compute capability 8.9+: skipped, said so
+    assert any("ENGINE_FP8 skipped" in r.getMessage() for r in caplog.records)
+    assert len(make(studio, prompt="a fox", count=1, seed=2, steps=4).pictures) == 1
+
+
+def test_klein_4k_redraws_the_gan_picture_tile_by_tile_and_a_cancel_stops_it(engine_cache, sample_bytes):
+    from engine.families.common import upscale_with
+
+    studio = Studio(settings_for("tiny-flux2", engine_cache))
+    plan = studio.plan(ImageRequest(mode=Mode.UPSCALE, images=(sample_bytes("chelsea.png"),), prompt="a cat", seed=1))
+    ticks: list[tuple[int, int]] = []
+    refined = studio.run([plan], Hooks(progress=lambda s, t: ticks.append((s, t))))[0].pictures[0]
+    gan_only = upscale_with(studio, plan, Hooks(), None)[0]
+    assert (refined.width, refined.height) == gan_only.size
+    assert np.abs(pixels(refined) - np.asarray(gan_only).astype(int)).mean() > 1  # the tiles were redrawn
+    assert ticks[-1][0] == ticks[-1][1] > 4  # one tick per tile (and GAN tile)
+    assert studio.run([plan], Hooks(interrupted=lambda: True))[0].pictures == ()
