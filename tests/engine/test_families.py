@@ -11,7 +11,7 @@ import logging
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from engine import prompts
 from engine.api import ASPECTS, ImageRequest, Mode
@@ -23,14 +23,18 @@ KITS = {"tiny-flux2": "flux2_klein", "tiny-kandinsky5": "kandinsky5", "tiny-qwen
 # The modes of issue 11's table, named (not frozenset(Mode)): a mode added later is not claimed by accident.
 TABLE = frozenset({Mode.GENERATE, Mode.VARY, Mode.RESTYLE, Mode.REIMAGINE, Mode.MIX, Mode.REMIX, Mode.PHOTO_PROMPT,
                    Mode.UPSCALE, Mode.ZOOM})  # fmt: skip
+# Issue 14's modes, wired into the families later: ✏️ Edit and 🖌 Region.
+EDITS = frozenset({Mode.EDIT, Mode.INPAINT})
+MODES = TABLE | EDITS
 CLAIMS = {
-    "tiny-flux2": TABLE,
-    "tiny-kandinsky5": TABLE - {Mode.MIX, Mode.ZOOM},
-    "tiny-qwen-image": TABLE - {Mode.REMIX},
+    "tiny-flux2": MODES,
+    "tiny-kandinsky5": MODES - {Mode.MIX, Mode.ZOOM, Mode.INPAINT},
+    "tiny-qwen-image": MODES - {Mode.REMIX},
 }
 # Qwen-Image-Edit-Plus VAE-encodes every input picture at about 1024² and attends over all of them: seconds per call
 # even on the tiny kit, so those modes have a test of their own (test_qwen_edit_...), with fewer calls.
-SLOW = {"tiny-qwen-image": {Mode.REIMAGINE, Mode.MIX}}
+SLOW = {"tiny-qwen-image": {Mode.REIMAGINE, Mode.MIX, Mode.EDIT}}
+CAT = (451, 300)  # chelsea.png
 
 
 def settings_for(model: str, cache) -> EngineSettings:
@@ -67,7 +71,19 @@ def case(sample_bytes, mode: Mode) -> dict:
         Mode.PHOTO_PROMPT: dict(images=(cat,), prompt="кот-космонавт"),
         Mode.ZOOM: dict(images=(cat,), aspect="9:16"),
         Mode.UPSCALE: dict(images=(cat,)),
+        Mode.EDIT: dict(images=(cat,), instruction="сделай кота чёрным"),
+        Mode.INPAINT: dict(images=(cat,), instruction="a red hat", mask=mask_png(CAT, (150, 60, 300, 200))),
     }[mode]
+
+
+def mask_png(size: tuple[int, int], box: tuple[int, int, int, int] | None) -> bytes:
+    """White where to repaint, on black."""
+    image = Image.new("L", size, 0)
+    if box is not None:
+        ImageDraw.Draw(image).rectangle(box, fill=255)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 def claimed(studio: Studio) -> list[Mode]:
@@ -77,8 +93,8 @@ def claimed(studio: Studio) -> list[Mode]:
 def test_the_family_is_found_from_the_folder_and_offers_exactly_what_it_claims(studio):
     model = studio.settings.model
     assert studio.models.family == KITS[model] and studio.models.spec.name == KITS[model]
-    assert studio.available_modes() & TABLE == CLAIMS[model]
-    for mode in TABLE - CLAIMS[model]:  # every gap has its reason (the README's family table says the same)
+    assert studio.available_modes() & MODES == CLAIMS[model]
+    for mode in MODES - CLAIMS[model]:  # every gap has its reason (the README's family table says the same)
         assert studio.models.spec.gaps[mode]
 
 
@@ -113,7 +129,9 @@ def test_each_claimed_mode_gives_its_pictures_and_each_seed_makes_its_picture_ag
             assert params(picture)["mode"] == mode.value and params(picture)["family"] == studio.models.family
             if mode == Mode.UPSCALE:
                 assert max(picture.width, picture.height) == 512
-            elif mode in (Mode.VARY, Mode.REIMAGINE, Mode.REMIX, Mode.PHOTO_PROMPT, Mode.RESTYLE):
+            elif mode == Mode.INPAINT:  # repainted in place: the source's own size
+                assert (picture.width, picture.height) == CAT
+            elif mode in (Mode.VARY, Mode.REIMAGINE, Mode.REMIX, Mode.PHOTO_PROMPT, Mode.RESTYLE, Mode.EDIT):
                 assert abs(picture.width / picture.height - 451 / 300) < 0.15, mode
             elif mode == Mode.ZOOM:
                 assert abs(picture.width / picture.height - 9 / 16) < 0.1
