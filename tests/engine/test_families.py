@@ -256,7 +256,7 @@ def test_klein_4k_redraws_the_gan_picture_tile_by_tile_and_a_cancel_stops_it(eng
     assert studio.run([plan], Hooks(interrupted=lambda: True))[0].pictures == ()
 
 
-def test_qwen_edit_reimagines_and_mixes_with_the_balance_in_its_instruction(engine_cache, sample_bytes):
+def test_qwen_edit_reimagines_mixes_with_the_balance_in_its_instruction_and_edits_by_instruction(engine_cache, sample_bytes):
     from engine.families.qwen_image import mix_instruction
 
     studio = Studio(settings_for("tiny-qwen-image", engine_cache))
@@ -276,3 +276,74 @@ def test_qwen_edit_reimagines_and_mixes_with_the_balance_in_its_instruction(engi
         )
 
     assert not np.array_equal(mix((0.3, 0.7)), mix((0.7, 0.3)))
+    edited = make(studio, mode=Mode.EDIT, images=(cat,), instruction="сделай кота чёрным", count=1, seed=8).pictures[0]
+    assert params(edited)["mode"] == "edit" and params(edited)["instruction"] == "сделай кота чёрным"
+    assert (edited.width, edited.height) == (first.width, first.height)
+    assert not np.array_equal(pixels(edited), pixels(first)), "the instruction, not the reimagine text, drives it"
+
+
+# ---- ✏️ Edit and 🖌 Region on FLUX.2 klein, the default model ----------------------------------------------------
+@pytest.fixture(scope="module")
+def klein(engine_cache) -> Studio:
+    torch.set_num_threads(1)
+    return Studio(settings_for("tiny-flux2", engine_cache))
+
+
+@pytest.fixture(scope="module")
+def klein_fox(klein) -> bytes:
+    """A picture the klein bot sent earlier: "a red fox", 16:9, seed 5."""
+    return make(klein, prompt="a red fox", style="none", aspect="16:9", count=1, seed=5).pictures[0].png
+
+
+def test_a_klein_edit_keeps_the_pictures_size_follows_the_wish_and_each_seed_makes_its_picture(klein, klein_fox,
+                                                                                               monkeypatch):  # fmt: skip
+    monkeypatch.setattr(prompts, "translate", lambda *args, **kwargs: pytest.fail("klein reads Russian as typed"))
+    size = Image.open(io.BytesIO(klein_fox)).size
+    night = make(klein, mode=Mode.EDIT, images=(klein_fox,), instruction="сделай ночь", count=2, seed=9).pictures
+    assert [(p.width, p.height) for p in night] == [size, size]
+    alone = make(klein, mode=Mode.EDIT, images=(klein_fox,), instruction="сделай ночь", count=1, seed=10).pictures[0]
+    assert np.abs(pixels(night[1]) - pixels(alone)).max() <= 1, "the seed under picture 2 makes it again"
+    snow = make(klein, mode=Mode.EDIT, images=(klein_fox,), instruction="add snow", count=1, seed=9).pictures[0]
+    assert not np.array_equal(pixels(night[0]), pixels(snow)), "the instruction drives the edit"
+    recorded = params(night[0])
+    assert recorded["mode"] == "edit" and recorded["instruction"] == "сделай ночь"
+    assert recorded["prompt"].startswith("сделай ночь, a red fox"), "the file keeps the chain, as SD's edit"
+    odd = io.BytesIO()
+    Image.open(io.BytesIO(klein_fox)).resize((203, 150)).save(odd, format="PNG")  # a photo off the 16 px grid
+    edited = make(klein, mode=Mode.EDIT, images=(odd.getvalue(),), instruction="night", count=1, seed=1).pictures[0]
+    assert (edited.width, edited.height) == (192, 144)
+
+
+def test_klein_repaints_only_the_painted_region(klein, klein_fox):
+    from engine.modes import inpaint
+
+    width, height = Image.open(io.BytesIO(klein_fox)).size
+    box = (width // 3, height // 3, 2 * width // 3, 2 * height // 3)
+    mask = mask_png((width, height), box)
+    result = make(klein, mode=Mode.INPAINT, images=(klein_fox,), instruction="a red hat", mask=mask, count=2, seed=3)
+    source = np.asarray(Image.open(io.BytesIO(klein_fox)).convert("RGB")).astype(int)
+    margin = 3 * max(inpaint.MIN_FEATHER_PX, round(min(width, height) * inpaint.FEATHER))
+    outside = np.ones((height, width), bool)
+    outside[box[1] - margin : box[3] + margin, box[0] - margin : box[2] + margin] = False
+    inside = (slice(box[1] + 2, box[3] - 2), slice(box[0] + 2, box[2] - 2))
+    assert len(result.pictures) == 2
+    for picture in result.pictures:
+        out = pixels(picture)[..., :3]
+        assert out.shape == source.shape
+        assert (out[outside] == source[outside]).all(), "outside the region the file is the source, exactly"
+        assert np.abs(out[inside] - source[inside]).mean() > 5, "the region is painted anew"
+    assert params(result.pictures[0])["instruction"] == "a red hat"
+    assert params(result.pictures[0])["family"] == "flux2_klein"
+
+
+def test_klein_refuses_an_empty_mask_and_paints_a_full_one_anew(klein, klein_fox):
+    from engine.api import BadRequest, ErrorCode
+
+    size = Image.open(io.BytesIO(klein_fox)).size
+    with pytest.raises(BadRequest) as empty:
+        klein.plan(ImageRequest(mode=Mode.INPAINT, images=(klein_fox,), mask=mask_png(size, None)))
+    assert empty.value.code == ErrorCode.EMPTY_MASK
+    everything = mask_png(size, (0, 0, size[0] - 1, size[1] - 2))
+    repainted = make(klein, mode=Mode.INPAINT, images=(klein_fox,), mask=everything, count=1, seed=5).pictures[0]
+    drawn = make(klein, prompt="a red fox", style="none", aspect="16:9", count=1, seed=5).pictures[0]
+    assert np.array_equal(pixels(repainted), pixels(drawn)), "the same prompt and seed drawn anew"
