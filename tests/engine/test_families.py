@@ -256,7 +256,7 @@ def test_klein_4k_redraws_the_gan_picture_tile_by_tile_and_a_cancel_stops_it(eng
     assert studio.run([plan], Hooks(interrupted=lambda: True))[0].pictures == ()
 
 
-def test_qwen_edit_reimagines_mixes_with_the_balance_in_its_instruction_and_edits_by_instruction(engine_cache, sample_bytes):
+def test_qwen_edit_reimagines_mixes_by_the_balance_in_its_instruction_and_edits(engine_cache, sample_bytes):
     from engine.families.qwen_image import mix_instruction
 
     studio = Studio(settings_for("tiny-qwen-image", engine_cache))
@@ -295,8 +295,7 @@ def klein_fox(klein) -> bytes:
     return make(klein, prompt="a red fox", style="none", aspect="16:9", count=1, seed=5).pictures[0].png
 
 
-def test_a_klein_edit_keeps_the_pictures_size_follows_the_wish_and_each_seed_makes_its_picture(klein, klein_fox,
-                                                                                               monkeypatch):  # fmt: skip
+def test_a_klein_edit_keeps_the_size_follows_the_wish_and_each_seed_makes_its_picture(klein, klein_fox, monkeypatch):
     monkeypatch.setattr(prompts, "translate", lambda *args, **kwargs: pytest.fail("klein reads Russian as typed"))
     size = Image.open(io.BytesIO(klein_fox)).size
     night = make(klein, mode=Mode.EDIT, images=(klein_fox,), instruction="сделай ночь", count=2, seed=9).pictures
