@@ -148,65 +148,80 @@ def _p(values: list[float], q: float) -> float:
 async def measure(cache: Path, quick: bool, log: Callable[[str], None]) -> dict:
     import torch
 
-    from engine.fleet.client import FleetService
     from engine.settings import EngineSettings
     from engine.tiny import ensure
 
     ensure(cache / "tiny-kit")
     torch.set_num_threads(1)
     users, jobs, count = (8, 2, 2) if quick else (12, 3, 2)
-    trials = 8 if quick else 30
-    repeats = 1 if quick else 3
     settings = EngineSettings(model="tiny", device="cpu", cache_dir=cache, quality_steps=STEPS, max_waiting_per_user=4)
     report: dict = {"load": {"users": users, "jobs_each": jobs, "pictures_each": count, "steps": STEPS}}
-    logs = Path(tempfile.mkdtemp(prefix="easel-bench-fleet-"))
     redis = _Redis()
     try:
-        service = FleetService(redis.url, settings.model_copy(update={"max_queue": users * jobs}))
-        await service.start()
-        throughput = []
-        for n in (1, 2, 3):
-            procs = _start_workers(n, redis.url, cache, logs)
-            try:
-                await _wait_for_workers(service, n)
-                if n == 1:  # before any load: an idle worker's engine holds no gather window for other users
-                    samples = await _paired_latencies(service, settings, trials)
-                await _load(service, users, 1, count)  # every worker warm, batches formed once
-                # Best of `repeats`: on a shared CPU other processes' bursts only ever slow a run down.
-                runs = [await _load(service, users, jobs, count) for _ in range(repeats)]
-                seconds, pictures = min(runs), users * jobs * count
-                throughput.append(
-                    {"workers": n, "seconds": round(seconds, 2), "runs_s": [round(r, 2) for r in runs],
-                     "pictures_per_s": pictures / seconds}
-                )  # fmt: skip
-                log(f"fleet: {n} worker(s): {pictures} pictures in {seconds:.1f} s (best of {runs})")
-            finally:
-                _stop_workers(procs)
-                await asyncio.sleep(3 * 2.0)  # the stopped workers' advertisements expire
-                await service._refresh()
-        for row in throughput:
-            row["ratio"] = round(row["pictures_per_s"] / throughput[0]["pictures_per_s"], 2)
-            row["pictures_per_s"] = round(row["pictures_per_s"], 2)
-        report["throughput"] = throughput
-        await service.close(0)
-        await service.redis.aclose()
+        throughput, samples = await _fleet_runs(redis.url, settings, cache, (users, jobs, count), quick, log)
     finally:
         redis.stop()
-    (fleet_ms, fleet_over), (local_ms, local_over) = samples
-    report["latency_ms"] = {
-        "trials": trials,
-        "in_process": {"p50": round(_p(local_ms, 50), 1), "p95": round(_p(local_ms, 95), 1)},
-        "fleet": {"p50": round(_p(fleet_ms, 50), 1), "p95": round(_p(fleet_ms, 95), 1)},
+    report["throughput"] = throughput
+    report["latency_ms"] = _latency_summary(*samples)
+    report["load_average"] = os.getloadavg()
+    return report
+
+
+async def _fleet_runs(redis_url: str, settings, cache: Path, load: tuple[int, int, int], quick: bool, log) -> tuple:
+    """Throughput with 1, 2, 3 workers (best of 3 runs; 1 with --quick) and, on one idle worker first, the paired
+    latency samples."""
+    from engine.fleet.client import FleetService
+
+    users, jobs, count = load
+    repeats, trials = (1, 8) if quick else (3, 30)
+    logs = Path(tempfile.mkdtemp(prefix="easel-bench-fleet-"))
+    service = FleetService(redis_url, settings.model_copy(update={"max_queue": users * jobs}))
+    await service.start()
+    throughput: list[dict] = []
+    samples: list = []
+    for n in (1, 2, 3):
+        procs = _start_workers(n, redis_url, cache, logs)
+        try:
+            await _wait_for_workers(service, n)
+            if n == 1:  # before any load: an idle worker's engine holds no gather window for other users
+                samples = await _paired_latencies(service, settings, trials)
+            await _load(service, users, 1, count)  # every worker warm, batches formed once
+            # Best of `repeats`: on a shared CPU other processes' bursts only ever slow a run down.
+            runs = [await _load(service, users, jobs, count) for _ in range(repeats)]
+            seconds, pictures = min(runs), users * jobs * count
+            throughput.append(
+                {"workers": n, "seconds": round(seconds, 2), "runs_s": [round(r, 2) for r in runs],
+                 "pictures_per_s": pictures / seconds}
+            )  # fmt: skip
+            log(f"fleet: {n} worker(s): {pictures} pictures in {seconds:.1f} s (best of {runs})")
+        finally:
+            _stop_workers(procs)
+            await asyncio.sleep(3 * 2.0)  # the stopped workers' advertisements expire
+            await service._refresh()
+    for row in throughput:
+        row["ratio"] = round(row["pictures_per_s"] / throughput[0]["pictures_per_s"], 2)
+        row["pictures_per_s"] = round(row["pictures_per_s"], 2)
+    await service.close(0)
+    await service.redis.aclose()
+    shutil.rmtree(logs, ignore_errors=True)
+    return throughput, samples
+
+
+def _latency_summary(fleet: tuple[list[float], list[float]], local: tuple[list[float], list[float]]) -> dict:
+    def quantiles(values: list[float]) -> dict:
+        return {"p50": round(_p(values, 50), 1), "p95": round(_p(values, 95), 1)}
+
+    latency = {
+        "trials": len(fleet[0]),
+        "in_process": quantiles(local[0]),
+        "fleet": quantiles(fleet[0]),
+        "in_process_overhead": quantiles(local[1]),
+        "fleet_overhead": quantiles(fleet[1]),
     }
-    latency = report["latency_ms"]
-    latency["in_process_overhead"] = {"p50": round(_p(local_over, 50), 1), "p95": round(_p(local_over, 95), 1)}
-    latency["fleet_overhead"] = {"p50": round(_p(fleet_over, 50), 1), "p95": round(_p(fleet_over, 95), 1)}
     latency["added"] = {
         q: round(latency["fleet_overhead"][q] - latency["in_process_overhead"][q], 1) for q in ("p50", "p95")
     }
-    report["load_average"] = os.getloadavg()
-    shutil.rmtree(logs, ignore_errors=True)
-    return report
+    return latency
 
 
 async def _one(service, request):

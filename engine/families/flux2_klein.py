@@ -9,6 +9,11 @@ One transformer, VAE and Qwen3 text encoder (multilingual: Russian prompts go in
   transformer attends to (a reference is at least 64 px a side, as the pipeline requires).
 - remix keeping outlines: the picture's edge map as the reference, the new prompt; structure 0 leaves it out.
 - zoom out: `Flux2KleinInpaintPipeline` paints the new border (engine/modes/zoom.py).
+- edit by instruction: the picture as the reference and the instruction alone as the prompt (klein edits from a
+  reference natively), at the picture's own size floored to 16 (at most EDIT_AREA times the native area); the
+  files record the chain of changes as SD's edit does (engine/modes/edit.py).
+- repaint a region: `Flux2KleinInpaintPipeline` through engine/modes/inpaint.py (its grown mask, its composite:
+  outside the mask the file is the source; a mask over nearly everything is a new picture).
 - 4K: the GAN (or Lanczos), then native-size tiles refined by img2img at 0.3 and blended (families/common.py).
 """
 
@@ -21,7 +26,7 @@ import torch
 from PIL import Image
 
 from ..api import Mode
-from ..modes import generate, pipes, restyle, vary, zoom
+from ..modes import edit, generate, inpaint, pipes, restyle, vary, zoom
 from ..modes.image_prompt import normalized
 from ..modes.remix import edge_map
 from . import Defaults, Family
@@ -29,6 +34,7 @@ from .common import full_mask, native_of, sibling, upscale_refined
 
 MIN_REFERENCE = 64  # the pipeline refuses smaller references ("Image too small")
 MULTIPLE = 16  # VAE x8, then 2x2 patches
+EDIT_AREA = 4  # FLUX.2 draws up to 4 MP (native 1024): a larger photo is edited at that area, its aspect kept
 
 
 def load(settings: Any, styles: dict, model: str, device: torch.device, dtype: torch.dtype) -> Any:
@@ -137,6 +143,34 @@ def _remix(studio, plans, hooks) -> list[list[Image.Image]]:
     return results
 
 
+def edit_size(picture: Image.Image, native: int) -> tuple[int, int]:
+    """The picture's own size floored to MULTIPLE, scaled down first where it is over EDIT_AREA x native²."""
+    scale = min(1.0, math.sqrt(EDIT_AREA * native * native / (picture.width * picture.height)))
+    return _floor(picture.width * scale), _floor(picture.height * scale)
+
+
+def _floor(side: float) -> int:
+    return max(MULTIPLE, int(side) // MULTIPLE * MULTIPLE)
+
+
+def _edit(studio, plans, hooks) -> list[list[Image.Image]]:
+    return [edit_one(studio, plan, hooks) for plan in plans]
+
+
+def edit_one(studio, plan, hooks) -> list[Image.Image]:
+    """The picture as the reference, the instruction alone as the prompt, at the picture's own size."""
+    instruction = edit.apply_instruction(studio, plan)  # the files keep the chain; klein reads the wish alone
+    plan.width, plan.height = edit_size(plan.sources[0], studio.models.native)
+    pipe = studio.models.text2img
+    studio.fresh_scheduler(pipe)
+    studio.use_style_adapters(pipe, plan.style)
+    args = {**pipes.text_args(studio, plan), "prompt": [instruction] * len(plan.seeds)}
+    return pipes.call(
+        studio, pipe, hooks, plan.steps, plan, image=[pipes.fit(plan.sources[0], plan.width, plan.height)],
+        width=plan.width, height=plan.height, num_inference_steps=plan.steps, **args,
+    )  # fmt: skip
+
+
 FAMILY = Family(
     name="flux2_klein",
     pipelines=("Flux2KleinPipeline", "Flux2KleinInpaintPipeline"),
@@ -154,5 +188,7 @@ FAMILY = Family(
         Mode.PHOTO_PROMPT: _photo_prompt,
         Mode.UPSCALE: upscale_refined(img2img),
         Mode.ZOOM: zoom.run,
+        Mode.EDIT: _edit,
+        Mode.INPAINT: inpaint.run,
     },
 )

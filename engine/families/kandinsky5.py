@@ -8,7 +8,10 @@ or from ENGINE_EDIT_MODEL (the I2I checkpoint's folder); without it the picture 
   (a quarter of the size, blurred) as the condition, so layout and colours stay and the details are new.
 - reimagine: the softened copy without text; photo + text: the photo with the caption; remix: its edge map with
   the new prompt (structure 0: text alone); restyle of a photo: the photo with the new style's prompt.
-- mix and zoom out are not offered: I2I conditions on one picture and the family has no inpainting pipeline.
+- edit by instruction: I2I with the picture and the instruction alone as the prompt (the files record the chain
+  as SD's edit does).
+- mix, zoom out and repainting a region are not offered: I2I conditions on one picture and the family has no
+  inpainting pipeline.
 - 4K: the GAN (or Lanczos).
 The pipeline snaps sizes to its list `resolutions` (not saved with the folder): each call lists its own size.
 """
@@ -22,6 +25,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from ..api import Mode
+from ..modes import edit as edit_mode
 from ..modes import generate, pipes
 from ..modes.remix import edge_map
 from . import Defaults, Family
@@ -130,7 +134,15 @@ def _remix(studio, plans, hooks) -> list[list[Image.Image]]:
     return results
 
 
-PICTURE_MODES = frozenset({Mode.VARY, Mode.REIMAGINE, Mode.PHOTO_PROMPT, Mode.REMIX})
+def _edit(studio, plans, hooks) -> list[list[Image.Image]]:
+    results = []
+    for plan in plans:
+        instruction = edit_mode.apply_instruction(studio, plan)  # the files keep the chain; I2I reads the wish
+        results.append(edit(studio, plan, hooks, plan.sources[0], prompt=instruction))
+    return results
+
+
+PICTURE_MODES = frozenset({Mode.VARY, Mode.REIMAGINE, Mode.PHOTO_PROMPT, Mode.REMIX, Mode.EDIT})
 
 
 def _available(mode: Mode, models: Any) -> bool:
@@ -151,10 +163,12 @@ FAMILY = Family(
         Mode.REMIX: _remix,
         Mode.PHOTO_PROMPT: _photo_prompt,
         Mode.UPSCALE: upscale_gan,
+        Mode.EDIT: _edit,
     },
     gaps={
         Mode.MIX: "Kandinsky5I2IPipeline conditions on one picture; there is no multi-picture edit",
         Mode.ZOOM: "diffusers 0.42.1 has no Kandinsky 5 inpainting pipeline",
+        Mode.INPAINT: "diffusers 0.42.1 has no Kandinsky 5 inpainting pipeline",
     },
     available=_available,
 )

@@ -12,6 +12,10 @@ own single run, so those modes run one call per picture (the seed under a pictur
   and the text encoder): `QwenImageEditPlusPipeline` with the picture(s) and an instruction. A mix names each
   picture's share in the instruction ("60% of picture 1, 40% of picture 2"): the edit model follows the wording,
   so the balance changes the result. Without it these modes are not offered.
+- edit by instruction, with the same edit transformer: Edit-Plus with the picture and the instruction alone (the
+  files record the chain as SD's edit does); without it not offered.
+- repaint a region: `QwenImageInpaintPipeline` through engine/modes/inpaint.py (grown mask, composite: outside
+  the mask the file is the source), one call per picture.
 Not offered: remix needs a Qwen-Image ControlNet (README, "Model families").
 """
 
@@ -25,7 +29,8 @@ import torch
 from PIL import Image
 
 from ..api import Mode
-from ..modes import generate, photo_prompt, pipes, restyle, vary, zoom
+from ..modes import edit as edit_mode
+from ..modes import generate, inpaint, photo_prompt, pipes, restyle, vary, zoom
 from ..modes.image_prompt import normalized
 from . import Defaults, Family
 from .common import native_of, sibling, upscale_refined
@@ -113,8 +118,19 @@ def _mix(studio, plans, hooks) -> list[list[Image.Image]]:
     return results
 
 
+def _edit(studio, plans, hooks) -> list[list[Image.Image]]:
+    results = []
+    for plan in plans:
+        instruction = edit_mode.apply_instruction(studio, plan)  # the files keep the chain; Edit reads the wish
+        results.append(edit(studio, plan, hooks, plan.sources[:1], instruction))
+    return results
+
+
+EDIT_MODES = frozenset({Mode.REIMAGINE, Mode.MIX, Mode.EDIT})
+
+
 def _available(mode: Mode, models: Any) -> bool:
-    return mode not in (Mode.REIMAGINE, Mode.MIX) or "edit" in models.pipes
+    return mode not in EDIT_MODES or "edit" in models.pipes
 
 
 def per_picture(runner):
@@ -151,10 +167,13 @@ FAMILY = Family(
         Mode.MIX: _mix,
         Mode.UPSCALE: upscale_refined(vary.img2img),
         Mode.ZOOM: per_picture(zoom.run),
+        Mode.EDIT: _edit,
+        Mode.INPAINT: per_picture(inpaint.run),
     },
     gaps={
         Mode.REIMAGINE: "needs an edit transformer (ENGINE_EDIT_MODEL: Qwen-Image-Edit-2509), a second 20B model",
         Mode.MIX: "needs an edit transformer (ENGINE_EDIT_MODEL: Qwen-Image-Edit-2509), a second 20B model",
+        Mode.EDIT: "needs an edit transformer (ENGINE_EDIT_MODEL: Qwen-Image-Edit-2509), a second 20B model",
         Mode.REMIX: "needs a Qwen-Image ControlNet (canny); not wired yet",
     },
     available=_available,

@@ -16,12 +16,20 @@ def key(*parts: str) -> str:
 
 
 def request_fields(request: ImageRequest) -> dict[str, bytes | str]:
-    """A request as a Redis hash: its fields as JSON under "meta", each source picture as its own raw value."""
-    meta = {f.name: getattr(request, f.name) for f in dataclasses.fields(request) if f.name not in ("images", "origin")}
+    """A request as a Redis hash: its fields as JSON under "meta"; source pictures and any other bytes field (a mask)
+    each as its own raw value."""
+    meta: dict = {}
+    fields: dict[str, bytes | str] = {}
+    for f in dataclasses.fields(request):
+        value = getattr(request, f.name)
+        if isinstance(value, bytes):
+            fields[f"raw:{f.name}"] = value
+        elif f.name not in ("images", "origin"):
+            meta[f.name] = value
     meta["mode"] = request.mode.value
     meta["origin"] = dataclasses.asdict(request.origin) if request.origin else None
     meta["images"] = len(request.images)
-    fields: dict[str, bytes | str] = {"meta": json.dumps(meta)}
+    fields["meta"] = json.dumps(meta)
     fields.update({f"img{n}": data for n, data in enumerate(request.images)})
     return fields
 
@@ -32,6 +40,9 @@ def request_from(fields: dict[bytes, bytes]) -> ImageRequest:
     origin = meta.pop("origin")
     meta["mode"] = Mode(meta["mode"])
     meta["weights"] = tuple(meta["weights"])
+    for name, value in fields.items():
+        if name.startswith(b"raw:"):
+            meta[name.decode().removeprefix("raw:")] = value
     return ImageRequest(**meta, images=images, origin=Origin(**origin) if origin else None)
 
 

@@ -41,7 +41,7 @@ HEARTBEAT_S = 2.0  # the advertisement is renewed this often, and lives three ti
 class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    redis_url: str
+    redis_url: str = Field(min_length=1)  # the Redis of the bots (REDIS_URL): where the line and results are
     shutdown_drain_s: float = Field(60.0, ge=0)  # SIGTERM: how long the running jobs may finish
     health_file: Path | None = None  # touched at every heartbeat: a container's healthcheck reads its age
     log_level: str = "INFO"
@@ -166,10 +166,7 @@ class Worker:
         for held in taken:
             self.held[held.job] = held
             self.idle.clear()
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hgetall(key("req", held.job))
-                pipe.hmget(key("job", held.job), ["user", "cancel"])
-                fields, (user, cancel) = await pipe.execute()
+            fields, (user, cancel) = await self._until_redis(lambda held=held: self._read_job(held))
             try:
                 request = request_from(fields) if fields else None
             except (KeyError, TypeError, ValueError):
@@ -189,6 +186,12 @@ class Worker:
             if cancel:
                 self.engine.cancel(local)
             self._in_background(self._follow(held, local))
+
+    async def _read_job(self, held: Held) -> list:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(key("req", held.job))
+            pipe.hmget(key("job", held.job), ["user", "cancel"])
+            return await pipe.execute()
 
     async def _follow(self, held: Held, local: str) -> None:
         final: JobStatus | None = None

@@ -1,17 +1,21 @@
 """The whole bot on FLUX.2 klein (ENGINE_MODEL=tiny-flux2): a Russian prompt becomes an album, its buttons vary,
-zoom and make 4K; two photos mix and the balance changes the picture. A bot on Kandinsky 5, which cannot zoom out
-or mix, does not show those buttons."""
+zoom, edit by instruction, repaint a region and make 4K; two photos mix and the balance changes the picture. A bot
+on Kandinsky 5, which cannot zoom out, mix or repaint a region, does not show those buttons (it edits)."""
 
 from __future__ import annotations
 
 import pytest
 from e2e.helpers import PLAIN_BOT, bot_running, decoded, draw, results, shown, sizes
 from fakegram import FakeTelegram, FakeUser
+from redisproc import free_port
 
 from engine.images import read_parameters
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-BOT_ENV = {"ENGINE_MODEL": "tiny-flux2", "ENGINE_UPSCALE_LONG_SIDE": "1024"}
+PORT = free_port()
+# PUBLIC_URL: the 🖌 Region Mini App is offered (only where the family can repaint a region).
+BOT_ENV = {"ENGINE_MODEL": "tiny-flux2", "ENGINE_UPSCALE_LONG_SIDE": "1024", "PUBLIC_URL": f"http://127.0.0.1:{PORT}",
+           "HTTP_PORT": str(PORT), "HTTP_HOST": "127.0.0.1"}  # fmt: skip
 
 
 async def test_a_russian_prompt_becomes_an_album_drawn_by_klein(tg: FakeTelegram, bot):
@@ -20,6 +24,22 @@ async def test_a_russian_prompt_becomes_an_album_drawn_by_klein(tg: FakeTelegram
     assert sizes(album) == [(128, 128)] * 4
     assert "рыжая лиса в снегу" in album.text
     assert any("🔭" in label for label in buttons.labels) and any("🪄" in label for label in buttons.labels)
+    assert shown("ru", "btn-edit") in buttons.labels and shown("ru", "btn-region") in buttons.labels
+
+
+async def test_a_klein_picture_is_edited_by_an_instruction_in_russian(tg: FakeTelegram, bot):
+    user = FakeUser(tg, 1104, language_code="ru")
+    drawn, buttons = await draw(user, "рыжая лиса в снегу", style="Без стиля")
+    await user.press(buttons, shown("ru", "btn-edit"))
+    await user.next_edit(lambda m: m.message_id == buttons.message_id)
+    await user.press(buttons, "2")
+    question = await user.next_message(lambda m: m.method == "sendMessage")
+    assert question.text == shown("ru", "ask-edit", n=2)
+    await user.send_text("сделай ночь")
+    album, under = await results(user)
+    assert len(album.photos) == 4 and "✏️ сделай ночь" in album.text
+    assert sizes(album) == sizes(drawn), "an edit keeps the picture's size"
+    assert shown("ru", "btn-edit") in under.labels, "an edit can be edited again"
 
 
 async def test_variations_of_a_klein_picture(tg: FakeTelegram, bot):
@@ -77,10 +97,13 @@ async def test_a_bot_on_kandinsky5_hides_the_modes_it_cannot_do(tg: FakeTelegram
         album, buttons = await draw(user, "рыжая лиса")
         assert len(album.photos) == 4
         assert not any("🔭" in label for label in buttons.labels) and "V1" in buttons.labels
+        assert shown("en", "btn-edit") in buttons.labels, "Kandinsky 5 edits by its I2I"
+        assert shown("en", "btn-region") not in buttons.labels, "no Kandinsky 5 inpainting: no 🖌 Region"
         await user.send_photo(sample_bytes("chelsea.png"))
         choices = await user.next_message()
         assert "Variations" in " ".join(choices.labels)
         assert "Mix with another photo" not in " ".join(choices.labels)
+        assert shown("en", "btn-photo-edit") in choices.labels and shown("en", "btn-photo-region") not in choices.labels
         await user.send_album([sample_bytes("chelsea.png"), sample_bytes("coffee.png")])
         answer = await user.next_message()
         assert shown("en", "mix-unavailable") in answer.text

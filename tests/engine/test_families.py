@@ -11,7 +11,7 @@ import logging
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from engine import prompts
 from engine.api import ASPECTS, ImageRequest, Mode
@@ -23,14 +23,18 @@ KITS = {"tiny-flux2": "flux2_klein", "tiny-kandinsky5": "kandinsky5", "tiny-qwen
 # The modes of issue 11's table, named (not frozenset(Mode)): a mode added later is not claimed by accident.
 TABLE = frozenset({Mode.GENERATE, Mode.VARY, Mode.RESTYLE, Mode.REIMAGINE, Mode.MIX, Mode.REMIX, Mode.PHOTO_PROMPT,
                    Mode.UPSCALE, Mode.ZOOM})  # fmt: skip
+# Issue 14's modes, wired into the families later: ✏️ Edit and 🖌 Region.
+EDITS = frozenset({Mode.EDIT, Mode.INPAINT})
+MODES = TABLE | EDITS
 CLAIMS = {
-    "tiny-flux2": TABLE,
-    "tiny-kandinsky5": TABLE - {Mode.MIX, Mode.ZOOM},
-    "tiny-qwen-image": TABLE - {Mode.REMIX},
+    "tiny-flux2": MODES,
+    "tiny-kandinsky5": MODES - {Mode.MIX, Mode.ZOOM, Mode.INPAINT},
+    "tiny-qwen-image": MODES - {Mode.REMIX},
 }
 # Qwen-Image-Edit-Plus VAE-encodes every input picture at about 1024² and attends over all of them: seconds per call
 # even on the tiny kit, so those modes have a test of their own (test_qwen_edit_...), with fewer calls.
-SLOW = {"tiny-qwen-image": {Mode.REIMAGINE, Mode.MIX}}
+SLOW = {"tiny-qwen-image": {Mode.REIMAGINE, Mode.MIX, Mode.EDIT}}
+CAT = (451, 300)  # chelsea.png
 
 
 def settings_for(model: str, cache) -> EngineSettings:
@@ -67,7 +71,19 @@ def case(sample_bytes, mode: Mode) -> dict:
         Mode.PHOTO_PROMPT: dict(images=(cat,), prompt="кот-космонавт"),
         Mode.ZOOM: dict(images=(cat,), aspect="9:16"),
         Mode.UPSCALE: dict(images=(cat,)),
+        Mode.EDIT: dict(images=(cat,), instruction="сделай кота чёрным"),
+        Mode.INPAINT: dict(images=(cat,), instruction="a red hat", mask=mask_png(CAT, (150, 60, 300, 200))),
     }[mode]
+
+
+def mask_png(size: tuple[int, int], box: tuple[int, int, int, int] | None) -> bytes:
+    """White where to repaint, on black."""
+    image = Image.new("L", size, 0)
+    if box is not None:
+        ImageDraw.Draw(image).rectangle(box, fill=255)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 def claimed(studio: Studio) -> list[Mode]:
@@ -77,8 +93,8 @@ def claimed(studio: Studio) -> list[Mode]:
 def test_the_family_is_found_from_the_folder_and_offers_exactly_what_it_claims(studio):
     model = studio.settings.model
     assert studio.models.family == KITS[model] and studio.models.spec.name == KITS[model]
-    assert studio.available_modes() & TABLE == CLAIMS[model]
-    for mode in TABLE - CLAIMS[model]:  # every gap has its reason (the README's family table says the same)
+    assert studio.available_modes() & MODES == CLAIMS[model]
+    for mode in MODES - CLAIMS[model]:  # every gap has its reason (the README's family table says the same)
         assert studio.models.spec.gaps[mode]
 
 
@@ -113,7 +129,9 @@ def test_each_claimed_mode_gives_its_pictures_and_each_seed_makes_its_picture_ag
             assert params(picture)["mode"] == mode.value and params(picture)["family"] == studio.models.family
             if mode == Mode.UPSCALE:
                 assert max(picture.width, picture.height) == 512
-            elif mode in (Mode.VARY, Mode.REIMAGINE, Mode.REMIX, Mode.PHOTO_PROMPT, Mode.RESTYLE):
+            elif mode == Mode.INPAINT:  # repainted in place: the source's own size
+                assert (picture.width, picture.height) == CAT
+            elif mode in (Mode.VARY, Mode.REIMAGINE, Mode.REMIX, Mode.PHOTO_PROMPT, Mode.RESTYLE, Mode.EDIT):
                 assert abs(picture.width / picture.height - 451 / 300) < 0.15, mode
             elif mode == Mode.ZOOM:
                 assert abs(picture.width / picture.height - 9 / 16) < 0.1
@@ -238,7 +256,7 @@ def test_klein_4k_redraws_the_gan_picture_tile_by_tile_and_a_cancel_stops_it(eng
     assert studio.run([plan], Hooks(interrupted=lambda: True))[0].pictures == ()
 
 
-def test_qwen_edit_reimagines_and_mixes_with_the_balance_in_its_instruction(engine_cache, sample_bytes):
+def test_qwen_edit_reimagines_mixes_by_the_balance_in_its_instruction_and_edits(engine_cache, sample_bytes):
     from engine.families.qwen_image import mix_instruction
 
     studio = Studio(settings_for("tiny-qwen-image", engine_cache))
@@ -258,3 +276,73 @@ def test_qwen_edit_reimagines_and_mixes_with_the_balance_in_its_instruction(engi
         )
 
     assert not np.array_equal(mix((0.3, 0.7)), mix((0.7, 0.3)))
+    edited = make(studio, mode=Mode.EDIT, images=(cat,), instruction="сделай кота чёрным", count=1, seed=8).pictures[0]
+    assert params(edited)["mode"] == "edit" and params(edited)["instruction"] == "сделай кота чёрным"
+    assert (edited.width, edited.height) == (first.width, first.height)
+    assert not np.array_equal(pixels(edited), pixels(first)), "the instruction, not the reimagine text, drives it"
+
+
+# ---- ✏️ Edit and 🖌 Region on FLUX.2 klein, the default model ----------------------------------------------------
+@pytest.fixture(scope="module")
+def klein(engine_cache) -> Studio:
+    torch.set_num_threads(1)
+    return Studio(settings_for("tiny-flux2", engine_cache))
+
+
+@pytest.fixture(scope="module")
+def klein_fox(klein) -> bytes:
+    """A picture the klein bot sent earlier: "a red fox", 16:9, seed 5."""
+    return make(klein, prompt="a red fox", style="none", aspect="16:9", count=1, seed=5).pictures[0].png
+
+
+def test_a_klein_edit_keeps_the_size_follows_the_wish_and_each_seed_makes_its_picture(klein, klein_fox, monkeypatch):
+    monkeypatch.setattr(prompts, "translate", lambda *args, **kwargs: pytest.fail("klein reads Russian as typed"))
+    size = Image.open(io.BytesIO(klein_fox)).size
+    night = make(klein, mode=Mode.EDIT, images=(klein_fox,), instruction="сделай ночь", count=2, seed=9).pictures
+    assert [(p.width, p.height) for p in night] == [size, size]
+    alone = make(klein, mode=Mode.EDIT, images=(klein_fox,), instruction="сделай ночь", count=1, seed=10).pictures[0]
+    assert np.abs(pixels(night[1]) - pixels(alone)).max() <= 1, "the seed under picture 2 makes it again"
+    snow = make(klein, mode=Mode.EDIT, images=(klein_fox,), instruction="add snow", count=1, seed=9).pictures[0]
+    assert not np.array_equal(pixels(night[0]), pixels(snow)), "the instruction drives the edit"
+    recorded = params(night[0])
+    assert recorded["mode"] == "edit" and recorded["instruction"] == "сделай ночь"
+    assert recorded["prompt"].startswith("сделай ночь, a red fox"), "the file keeps the chain, as SD's edit"
+    odd = io.BytesIO()
+    Image.open(io.BytesIO(klein_fox)).resize((203, 150)).save(odd, format="PNG")  # a photo off the 16 px grid
+    edited = make(klein, mode=Mode.EDIT, images=(odd.getvalue(),), instruction="night", count=1, seed=1).pictures[0]
+    assert (edited.width, edited.height) == (192, 144)
+
+
+def test_klein_repaints_only_the_painted_region(klein, klein_fox):
+    from engine.modes import inpaint
+
+    width, height = Image.open(io.BytesIO(klein_fox)).size
+    box = (width // 3, height // 3, 2 * width // 3, 2 * height // 3)
+    mask = mask_png((width, height), box)
+    result = make(klein, mode=Mode.INPAINT, images=(klein_fox,), instruction="a red hat", mask=mask, count=2, seed=3)
+    source = np.asarray(Image.open(io.BytesIO(klein_fox)).convert("RGB")).astype(int)
+    margin = 3 * max(inpaint.MIN_FEATHER_PX, round(min(width, height) * inpaint.FEATHER))
+    outside = np.ones((height, width), bool)
+    outside[box[1] - margin : box[3] + margin, box[0] - margin : box[2] + margin] = False
+    inside = (slice(box[1] + 2, box[3] - 2), slice(box[0] + 2, box[2] - 2))
+    assert len(result.pictures) == 2
+    for picture in result.pictures:
+        out = pixels(picture)[..., :3]
+        assert out.shape == source.shape
+        assert (out[outside] == source[outside]).all(), "outside the region the file is the source, exactly"
+        assert np.abs(out[inside] - source[inside]).mean() > 5, "the region is painted anew"
+    assert params(result.pictures[0])["instruction"] == "a red hat"
+    assert params(result.pictures[0])["family"] == "flux2_klein"
+
+
+def test_klein_refuses_an_empty_mask_and_paints_a_full_one_anew(klein, klein_fox):
+    from engine.api import BadRequest, ErrorCode
+
+    size = Image.open(io.BytesIO(klein_fox)).size
+    with pytest.raises(BadRequest) as empty:
+        klein.plan(ImageRequest(mode=Mode.INPAINT, images=(klein_fox,), mask=mask_png(size, None)))
+    assert empty.value.code == ErrorCode.EMPTY_MASK
+    everything = mask_png(size, (0, 0, size[0] - 1, size[1] - 2))
+    repainted = make(klein, mode=Mode.INPAINT, images=(klein_fox,), mask=everything, count=1, seed=5).pictures[0]
+    drawn = make(klein, prompt="a red fox", style="none", aspect="16:9", count=1, seed=5).pictures[0]
+    assert np.array_equal(pixels(repainted), pixels(drawn)), "the same prompt and seed drawn anew"

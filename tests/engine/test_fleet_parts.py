@@ -3,8 +3,10 @@ one machine's FairQueue, jobs carry the needs that route them, and the settings 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -32,6 +34,17 @@ def test_a_request_with_pictures_and_an_origin_crosses_redis_unchanged():
         origin=Origin("abc123", 2, 77),
     )
     assert request_from(as_stored(request_fields(request))) == request
+
+
+def test_every_bytes_field_of_a_request_travels_raw():
+    """Fields added to ImageRequest later (a mask...) need no change here: bytes go raw, the rest as JSON."""
+    request = ImageRequest(prompt="x", images=(b"\x89PNG",))
+    for name in ("mask",):
+        if hasattr(request, name):
+            request = dataclasses.replace(request, **{name: b"\x89PNG mask"})
+    fields = request_fields(request)
+    assert request_from(as_stored(fields)) == request
+    assert all(isinstance(value, bytes) for name, value in fields.items() if name != "meta")
 
 
 def test_a_result_crosses_redis_unchanged_its_files_as_raw_bytes():
@@ -90,3 +103,19 @@ def test_the_redis_backend_without_a_redis_url_says_so_at_start(monkeypatch):
     settings = Settings(bot_token="1:x", redis_url="")
     with pytest.raises(StartupError, match="REDIS_URL"):
         image_service(settings)
+
+
+def test_the_worker_command_without_a_redis_url_says_what_to_set():
+    """`python -m engine.worker` is the contract name; it needs REDIS_URL before anything is loaded."""
+    import os
+    import subprocess
+    import sys
+
+    from engine.fleet.worker import WorkerSettings
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "REDIS_URL": ""}  # empty wins over a developer's .env
+    done = subprocess.run([sys.executable, "-m", "engine.worker"], env=env, capture_output=True, text=True, cwd=repo)
+    assert WorkerSettings.model_fields["redis_url"].is_required()
+    assert done.returncode == 2, done.stderr
+    assert "REDIS_URL" in done.stderr

@@ -1,9 +1,11 @@
 """Fixtures of the fleet tests: one real redis-server and three GPU workers for the whole session.
 
-    w1, w2  tests/fleet/holding_worker.py (the real worker; "[hold=S]" in a prompt holds its job S seconds); only
-            w1 has the prompt LLM and the structure adapter (fewer models to load)
-    w3      `python -m engine.worker` with the base model only (no upscaler, IP-Adapter, structure adapter or LLM):
-            it must never get a 4K job, a mix or an improved prompt
+    w1, w2  every model of the tiny kit (only w1 the prompt LLM and the structure adapter: fewer models to load)
+    w3      the base model only (no upscaler, IP-Adapter, structure adapter or LLM): it must never get a 4K job, a
+            mix or an improved prompt
+
+Each is tests/fleet/holding_worker.py: `python -m engine.worker` unchanged, plus "[hold=S]" in a prompt holding
+its job S seconds (any worker may get any plain job, so all of them must hold).
 
 A test that kills or stops a worker starts it again (`fleet.ensure()`) before it ends.
 """
@@ -39,7 +41,6 @@ class SessionFleet(Fleet):
             self.wait_live(*missing)
 
     def start(self, name: str, **env: str) -> None:
-        self.launcher = ("-m", "engine.worker") if name == "w3" else HOLDING
         super().start(name, **{**SMALL_4K, **WORKERS.get(name, {}), **env})
 
 
@@ -54,7 +55,7 @@ def fleet_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServe
 def fleet(
     fleet_redis: RedisServer, engine_cache: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SessionFleet]:
-    workers = SessionFleet(fleet_redis.url, engine_cache, tmp_path_factory.mktemp("fleet-logs"))
+    workers = SessionFleet(fleet_redis.url, engine_cache, tmp_path_factory.mktemp("fleet-logs"), launcher=HOLDING)
     try:
         workers.ensure()
         yield workers

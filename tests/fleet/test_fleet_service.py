@@ -182,14 +182,21 @@ async def test_with_no_live_worker_a_request_hears_the_machines_are_offline(tmp_
         server.stop()
 
 
-async def test_a_heavy_user_delays_a_light_one_by_at_most_one_job_per_worker(service, fleet, fleet_redis):
-    """On two workers: five jobs of one user, then one of another: the light one is among the first to start, and
-    the heavy user never runs two at once (ENGINE_MAX_RUNNING_PER_USER=1 across the fleet)."""
-    fleet.stop("w3")  # from here on the module runs on two workers (the fleet fixture starts it again when needed)
-    heavy = [await service.submit("heavy", draw(f"heavy {n} [hold=0.3]")) for n in range(5)]
-    light = await service.submit("light", draw("light [hold=0.3]"))
-    await asyncio.gather(*(ended(service, job_id, timeout=120) for job_id in [*heavy, light]))
+async def test_a_heavy_user_delays_a_light_one_by_at_most_one_job_per_worker(service, fleet_redis, sample_bytes):
+    """Mixes, which only the two workers with an IP-Adapter can run: five of one user, then one of another. The light
+    one is among the first to start, and the heavy user never runs two at once (ENGINE_MAX_RUNNING_PER_USER=1 across
+    the fleet)."""
+    photos = (sample_bytes("chelsea.png"), sample_bytes("coffee.png"))
+
+    def mix(prompt: str) -> ImageRequest:
+        return ImageRequest(mode=Mode.MIX, prompt=prompt, images=photos, count=1)
+
+    heavy = [await service.submit("heavy", mix(f"heavy {n}")) for n in range(5)]
+    light = await service.submit("light", mix("light"))
+    finals = await asyncio.gather(*(ended(service, job_id, timeout=120) for job_id in [*heavy, light]))
+    assert {status.state for status in finals} == {JobState.DONE}
     log = [e for e in events(fleet_redis.url) if e["job"] in [*heavy, light]]
+    assert {e["worker"] for e in log if e["kind"] == "running"} == {"w1", "w2"}, "w3 has no IP-Adapter"
     starts = [e["job"] for e in log if e["kind"] == "running"]
     assert starts.index(light) <= 2, f"light started {starts.index(light) + 1}th"
     running = 0
