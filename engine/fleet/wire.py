@@ -40,6 +40,7 @@ def request_from(fields: dict[bytes, bytes]) -> ImageRequest:
     origin = meta.pop("origin")
     meta["mode"] = Mode(meta["mode"])
     meta["weights"] = tuple(meta["weights"])
+    meta["tags"] = tuple(meta.get("tags", ()))  # a request from a bot without tags has none
     for name, value in fields.items():
         if name.startswith(b"raw:"):
             meta[name.decode().removeprefix("raw:")] = value
