@@ -8,6 +8,7 @@ one action each: `ResultCb.filter(F.act == ResultAct.UPSCALE)` is where the 4K b
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Self
 
 from aiogram.filters.callback_data import CallbackData
 
@@ -23,7 +24,17 @@ class DraftAct(StrEnum):
     TAG = "tag"  # toggle prompt tag `tag`
 
 
-class DraftCb(CallbackData, prefix="d"):
+class Grown(CallbackData, prefix="_"):
+    """Callback data that gained trailing fields (`tag`): buttons sent by an older version carry fewer and are read
+    with those fields empty, so the buttons already in users' chats keep working after an upgrade."""
+
+    @classmethod
+    def unpack(cls, value: str) -> Self:
+        missing = len(cls.model_fields) - value.count(cls.__separator__)
+        return super().unpack(value + cls.__separator__ * max(missing, 0))
+
+
+class DraftCb(Grown, prefix="d"):
     job: str
     act: DraftAct
     style: str = ""  # STYLE
@@ -74,7 +85,7 @@ class ResultAct(StrEnum):
     TAG = "tag"  # the same prompt and seed again with prompt tag `tag` toggled
 
 
-class ResultCb(CallbackData, prefix="r"):
+class ResultCb(Grown, prefix="r"):
     job: str
     act: ResultAct
     pic: int = 0  # which picture, 1-based; 0 = none

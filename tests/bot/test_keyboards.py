@@ -115,3 +115,14 @@ def test_values_with_colons_survive_the_round_trip():
     assert unpack_value(DraftCb.unpack(packed).aspect) == "16:9"
     assert ResultCb.unpack(ResultCb(job=JOB, act=ResultAct.EXTEND, pic=2, aspect=pack_value("9:16")).pack()).pic == 2
     assert SettingsCb.unpack(SettingsCb(user=USER, act=SettingsAct.COUNT, count=4).pack()).user == USER
+
+
+def test_a_style_screen_sent_before_tags_existed_still_unpacks():
+    """Buttons stay in chats for weeks: the callback data of an older version must still be read."""
+    from keyboards.callbacks import DraftAct, DraftCb, ResultAct, ResultCb
+
+    old = DraftCb.unpack("d:Zz0Zz0Zz:style:none:0:")
+    assert (old.job, old.act, old.style, old.tag) == ("Zz0Zz0Zz", DraftAct.STYLE, "none", "")
+    assert DraftCb.unpack(DraftCb(job="a", act=DraftAct.TAG, tag="t").pack()).tag == "t"
+    vary = ResultCb.unpack("r:Zz0Zz0Zz:vary:1:::0")
+    assert (vary.act, vary.pic, vary.tag) == (ResultAct.VARY, 1, "")
