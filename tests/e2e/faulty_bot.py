@@ -6,6 +6,8 @@ Production code has no fault hooks; this launcher wraps the text-to-image runner
 - "[hold=S]": the job, once running, waits S seconds before drawing, and stops waiting when the engine interrupts
   it (its run timeout, a cancel, a shutdown), as a pipeline does between steps: a long job of a known length
   whatever the machine's speed;
+- "[step=S]": every denoising step of the job takes S seconds more: a drawing of a known least length whose steps
+  still report progress and latents (the live preview), whatever the machine's speed;
 - "[hold=shutdown]": the job, once running, waits until the engine starts closing (SIGTERM), then draws: a job that
   is certain to be running when the shutdown begins, so that the drain must let it finish.
 
@@ -14,6 +16,7 @@ Production code has no fault hooks; this launcher wraps the text-to-image runner
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import sys
@@ -23,6 +26,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: bot, engine
 log = logging.getLogger("faulty_bot")
+
+
+def slowed(hooks, step_s: float):
+    """`hooks` whose progress report, made after every denoising step, first waits `step_s` (or an interrupt)."""
+    report = hooks.progress
+
+    def progress(step: int, total: int) -> None:
+        until = time.monotonic() + step_s
+        while time.monotonic() < until and not hooks.interrupted():
+            time.sleep(0.02)
+        report(step, total)
+
+    return dataclasses.replace(hooks, progress=progress)
 
 
 def install() -> None:
@@ -55,6 +71,8 @@ def install() -> None:
             while not closing.is_set() and not hooks.interrupted():
                 time.sleep(0.05)
             log.info("held until the engine closed (interrupted: %s)", hooks.interrupted())
+        if found := re.search(r"\[step=([\d.]+)\]", prompts):
+            hooks = slowed(hooks, float(found.group(1)))
         return generate(owner, plans, hooks)
 
     modes.RUNNERS[Mode.GENERATE] = generate_or_fail

@@ -1,14 +1,16 @@
 """While drawing, the status message shows the picture forming (a cheap latent preview), within the status pacing;
-a user can switch it off in /settings. Longer drawings here (24 steps) so that there is time to see it form."""
+a user can switch it off in /settings. Longer drawings here (12 steps of at least 0.25 s each, the "[step=S]" of
+faulty_bot.py) so that there is time to see it form whatever the machine's speed."""
 
 from __future__ import annotations
 
 import pytest
-from e2e.helpers import decoded, results
+from e2e.helpers import FAULTY_BOT, decoded, results
 from fakegram import FakeTelegram, FakeUser
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-BOT_ENV = {"ENGINE_QUALITY_STEPS": "24"}
+BOT_ARGS = FAULTY_BOT
+BOT_ENV = {"ENGINE_QUALITY_STEPS": "12"}
 
 
 def previews_to(tg: FakeTelegram, user: FakeUser, after: int) -> list:
@@ -25,7 +27,7 @@ def previews_to(tg: FakeTelegram, user: FakeUser, after: int) -> list:
 async def test_the_status_shows_the_picture_forming_then_makes_way_for_the_album(tg: FakeTelegram, bot):
     user = FakeUser(tg, 1601)
     start = user.mark()
-    await user.send_text("a lighthouse at dusk")
+    await user.send_text("a lighthouse at dusk [step=0.25]")
     screen = await user.next_message()
     await user.press(screen, "No style")
     preview = await user.next_photo(lambda m: m.labels == ["✖ Cancel"], timeout=60)
@@ -37,7 +39,10 @@ async def test_the_status_shows_the_picture_forming_then_makes_way_for_the_album
     assert len(album.photos) == 4
     await tg.wait_for("deleteMessage", lambda c: c.params.get("message_id") == preview.message_id)
     assert tg.message(user.chat_id, preview.message_id) is None, "the preview goes once the pictures are there"
-    assert 1 <= len(previews_to(tg, user, start)) <= 6, "a few times, not every step"
+    shown = previews_to(tg, user, start)
+    assert 2 <= len(shown) < 12, "a few times, not every step"
+    gaps = [later.time - earlier.time for earlier, later in zip(shown, shown[1:], strict=False)]
+    assert min(gaps) >= 0.9, "at most one preview a second (PROGRESS_INTERVAL_S)"
 
 
 async def test_the_preview_can_be_switched_off_in_settings(tg: FakeTelegram, bot):
