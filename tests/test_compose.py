@@ -285,7 +285,7 @@ def test_a_worker_talks_to_the_same_redis_as_the_bot(worker, bot):
 def test_a_worker_is_healthy_while_it_beats_and_stops_after_its_drain(worker):
     from engine.fleet.worker import WorkerSettings
 
-    file = environment(worker)["HEALTH_FILE"]
-    assert file in command_line(worker["healthcheck"]["test"])
+    assert environment(worker)["HEALTH_FILE"], "the worker touches the file its healthcheck reads"
+    assert "os.environ['HEALTH_FILE']" in command_line(worker["healthcheck"]["test"]), "one place names the file"
     drain = WorkerSettings.model_fields["shutdown_drain_s"].default
     assert seconds(worker["stop_grace_period"]) > drain
