@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .tiny import _byte_symbols, _seed, clip_tokenizer
+from .tiny import _byte_symbols, _seed, _text_encoder, _vae, clip_tokenizer
 
 KIT_VERSION = "1"
 MARKER = ".complete"
@@ -204,34 +204,11 @@ def _kandinsky_transformer(visual_cond: bool) -> Any:
 
 
 def build_kandinsky5(dst: Path) -> None:
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, Kandinsky5T2IPipeline
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import FlowMatchEulerDiscreteScheduler, Kandinsky5T2IPipeline
 
     _seed(22)
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        sample_size=NATIVE,
-        layers_per_block=1,
-        block_out_channels=(8, 16, 16, 16),  # 4 levels: the pipeline hard-codes the factor 8
-        norm_num_groups=8,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-    )
-    clip_config = CLIPTextConfig(
-        hidden_size=32,
-        intermediate_size=37,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        vocab_size=514,
-        max_position_embeddings=77,
-        bos_token_id=512,
-        eos_token_id=513,
-        pad_token_id=513,
-        projection_dim=32,
-    )
-    clip = CLIPTextModel(clip_config).eval()
+    vae = _vae(scaling_factor=0.18215, force_upcast=True)  # AutoencoderKL's own defaults
+    clip = _text_encoder()
     processor = _vl_processor()
     pipe: Any = Kandinsky5T2IPipeline(
         transformer=_kandinsky_transformer(False),

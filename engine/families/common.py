@@ -1,11 +1,12 @@
-"""What the transformer families share: a sibling pipeline on the same weights, the 4K path (GAN, then tiles
-refined by the family's img2img), and the plain white mask that turns an inpainting pipeline into img2img."""
+"""What the transformer families share: loading the text-to-image pipeline and its styles' adapters, a sibling
+pipeline on the same weights, the 4K path (GAN, then tiles refined by the family's img2img), and the plain white
+mask that turns an inpainting pipeline into img2img."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -28,8 +29,50 @@ def full_mask(size: tuple[int, int]) -> Image.Image:
     return Image.new("L", size, 255)
 
 
-def native_of(settings: Any, default: int) -> int:
-    return settings.native_size or default
+class Base(NamedTuple):
+    """A family's text-to-image pipeline on the device, with the styles' LoRA adapters loaded into it."""
+
+    t2i: Any
+    loras: dict
+    fast_adapter: str
+    device: torch.device
+    dtype: torch.dtype
+
+
+def load_base(
+    pipeline_class: Any, model: str, settings: Any, styles: dict, device: torch.device, dtype: torch.dtype
+) -> Base:
+    from ..models import load_lora_adapters
+
+    t2i = pipeline_class.from_pretrained(model, dtype=dtype)
+    t2i.set_progress_bar_config(disable=True)
+    loras, fast_adapter = load_lora_adapters(t2i, settings, styles)
+    t2i.to(device)
+    return Base(t2i, loras, fast_adapter, device, dtype)
+
+
+def family_models(family: Any, base: Base, settings: Any, multiple: int, **pipelines: Any) -> Any:
+    """The engine's Models of a transformer `family` over `base`; `pipelines`: img2img, inpaint (None where the
+    family has none) and pipes (its other pipelines by name)."""
+    from ..models import Models
+
+    t2i = base.t2i
+    return Models(
+        name=settings.model,
+        family=family.name,
+        device=base.device,
+        dtype=base.dtype,
+        native=settings.native_size or family.defaults.native,
+        multiple=multiple,
+        text2img=t2i,
+        img2img=pipelines.pop("img2img", None),
+        inpaint=pipelines.pop("inpaint", None),
+        scheduler_config=dict(t2i.scheduler.config),
+        loras=base.loras,
+        fast_adapter=base.fast_adapter,
+        call_defaults={"max_sequence_length": settings.text_tokens} if settings.text_tokens else {},
+        **pipelines,
+    )
 
 
 def upscale_gan(studio: Any, plans: list, hooks: Any) -> list[list[Image.Image]]:

@@ -30,7 +30,7 @@ from ..modes import edit, generate, inpaint, pipes, restyle, vary, zoom
 from ..modes.image_prompt import normalized
 from ..modes.remix import edge_map
 from . import Defaults, Family
-from .common import full_mask, native_of, sibling, upscale_refined
+from .common import family_models, full_mask, load_base, sibling, upscale_refined
 
 MIN_REFERENCE = 64  # the pipeline refuses smaller references ("Image too small")
 MULTIPLE = 16  # VAE x8, then 2x2 patches
@@ -40,27 +40,8 @@ EDIT_AREA = 4  # FLUX.2 draws up to 4 MP (native 1024): a larger photo is edited
 def load(settings: Any, styles: dict, model: str, device: torch.device, dtype: torch.dtype) -> Any:
     from diffusers import Flux2KleinInpaintPipeline, Flux2KleinPipeline
 
-    from ..models import Models, load_lora_adapters
-
-    t2i = Flux2KleinPipeline.from_pretrained(model, dtype=dtype)
-    t2i.set_progress_bar_config(disable=True)
-    loras, fast_adapter = load_lora_adapters(t2i, settings, styles)
-    t2i.to(device)
-    return Models(
-        name=settings.model,
-        family=FAMILY.name,
-        device=device,
-        dtype=dtype,
-        native=native_of(settings, FAMILY.defaults.native),
-        multiple=MULTIPLE,
-        text2img=t2i,
-        img2img=None,
-        inpaint=sibling(Flux2KleinInpaintPipeline, t2i),
-        scheduler_config=dict(t2i.scheduler.config),
-        loras=loras,
-        fast_adapter=fast_adapter,
-        call_defaults={"max_sequence_length": settings.text_tokens} if settings.text_tokens else {},
-    )
+    base = load_base(Flux2KleinPipeline, model, settings, styles, device, dtype)
+    return family_models(FAMILY, base, settings, MULTIPLE, inpaint=sibling(Flux2KleinInpaintPipeline, base.t2i))
 
 
 def img2img(studio, plan, hooks, picture: Image.Image, strength: float, **extra) -> list[Image.Image]:

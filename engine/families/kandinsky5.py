@@ -29,7 +29,7 @@ from ..modes import edit as edit_mode
 from ..modes import generate, pipes
 from ..modes.remix import edge_map
 from . import Defaults, Family
-from .common import native_of, sibling, upscale_gan
+from .common import family_models, load_base, sibling, upscale_gan
 
 MULTIPLE = 16  # VAE x8, then 2x2 patches
 SOFTEN = 4  # the strong variation's condition: a quarter of the size, blurred
@@ -38,34 +38,15 @@ SOFTEN = 4  # the strong variation's condition: a quarter of the size, blurred
 def load(settings: Any, styles: dict, model: str, device: torch.device, dtype: torch.dtype) -> Any:
     from diffusers import Kandinsky5I2IPipeline, Kandinsky5T2IPipeline, Kandinsky5Transformer3DModel
 
-    from ..models import Models, load_lora_adapters
     from . import processors  # noqa: F401  (a folder's tokenizer may name it: it must be imported first)
 
-    t2i = Kandinsky5T2IPipeline.from_pretrained(model, dtype=dtype)
-    t2i.set_progress_bar_config(disable=True)
-    loras, fast_adapter = load_lora_adapters(t2i, settings, styles)
-    t2i.to(device)
+    base = load_base(Kandinsky5T2IPipeline, model, settings, styles, device, dtype)
     pipes_: dict[str, Any] = {}
     i2i_folder = _i2i_transformer(model, settings.edit_model)
     if i2i_folder is not None:
         transformer = Kandinsky5Transformer3DModel.from_pretrained(str(i2i_folder), dtype=dtype).to(device)
-        pipes_["i2i"] = sibling(Kandinsky5I2IPipeline, t2i, transformer=transformer)
-    return Models(
-        name=settings.model,
-        family=FAMILY.name,
-        device=device,
-        dtype=dtype,
-        native=native_of(settings, FAMILY.defaults.native),
-        multiple=MULTIPLE,
-        text2img=t2i,
-        img2img=None,
-        inpaint=None,
-        scheduler_config=dict(t2i.scheduler.config),
-        loras=loras,
-        fast_adapter=fast_adapter,
-        pipes=pipes_,
-        call_defaults={"max_sequence_length": settings.text_tokens} if settings.text_tokens else {},
-    )
+        pipes_["i2i"] = sibling(Kandinsky5I2IPipeline, base.t2i, transformer=transformer)
+    return family_models(FAMILY, base, settings, MULTIPLE, pipes=pipes_)
 
 
 def _i2i_transformer(model: str, edit_model: str) -> Path | None:

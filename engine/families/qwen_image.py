@@ -33,7 +33,7 @@ from ..modes import edit as edit_mode
 from ..modes import generate, inpaint, photo_prompt, pipes, restyle, vary, zoom
 from ..modes.image_prompt import normalized
 from . import Defaults, Family
-from .common import native_of, sibling, upscale_refined
+from .common import family_models, load_base, sibling, upscale_refined
 
 MULTIPLE = 16  # VAE x8, then 2x2 patches
 
@@ -41,28 +41,15 @@ MULTIPLE = 16  # VAE x8, then 2x2 patches
 def load(settings: Any, styles: dict, model: str, device: torch.device, dtype: torch.dtype) -> Any:
     from diffusers import QwenImageImg2ImgPipeline, QwenImageInpaintPipeline, QwenImagePipeline
 
-    from ..models import Models, load_lora_adapters
-
-    t2i = QwenImagePipeline.from_pretrained(model, dtype=dtype)
-    t2i.set_progress_bar_config(disable=True)
-    loras, fast_adapter = load_lora_adapters(t2i, settings, styles)
-    t2i.to(device)
-    extra = _load_edit(t2i, model, settings.edit_model, device, dtype)
-    return Models(
-        name=settings.model,
-        family=FAMILY.name,
-        device=device,
-        dtype=dtype,
-        native=native_of(settings, FAMILY.defaults.native),
-        multiple=MULTIPLE,
-        text2img=t2i,
-        img2img=sibling(QwenImageImg2ImgPipeline, t2i),
-        inpaint=sibling(QwenImageInpaintPipeline, t2i),
-        scheduler_config=dict(t2i.scheduler.config),
-        loras=loras,
-        fast_adapter=fast_adapter,
-        pipes=extra,
-        call_defaults={"max_sequence_length": settings.text_tokens} if settings.text_tokens else {},
+    base = load_base(QwenImagePipeline, model, settings, styles, device, dtype)
+    return family_models(
+        FAMILY,
+        base,
+        settings,
+        MULTIPLE,
+        img2img=sibling(QwenImageImg2ImgPipeline, base.t2i),
+        inpaint=sibling(QwenImageInpaintPipeline, base.t2i),
+        pipes=_load_edit(base.t2i, model, settings.edit_model, device, dtype),
     )
 
 
