@@ -36,8 +36,14 @@ def check(name: str) -> str:
     return name
 
 
+def fits(model_scheduler: type) -> bool:
+    """Whether a model whose own scheduler is `model_scheduler` can run the named samplers: not a flow-matching one
+    (a style's sampler is then ignored, so one styles file serves every family)."""
+    return not model_scheduler.__name__.startswith("FlowMatch")
+
+
 def make(name: str, base_config: dict) -> Any:
-    """A fresh scheduler `name` over the model's scheduler config (flow-matching models keep their own)."""
+    """A fresh scheduler `name` over the model's scheduler config (its noise schedule and prediction type)."""
     import diffusers
 
     cls_name, overrides = SAMPLERS[check(name)]

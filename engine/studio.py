@@ -285,13 +285,14 @@ class Studio:
 
     def fresh_scheduler(self, pipe: Any, style: Style | None = None) -> None:
         """A scheduler of its own for this call (siblings share one object with per-call step state): the style's
-        sampler if it names one, else the model's own."""
-        if style is not None and style.scheduler:
-            from .samplers import make
+        sampler if it names one and the model can use it, else the model's own. A flow-matching model (FLUX.2,
+        Kandinsky 5, Qwen-Image) keeps its own: the named samplers solve the noise schedules of the SD families."""
+        from .samplers import fits, make
 
+        own = self.models.scheduler_class or type(pipe.scheduler)
+        if style is not None and style.scheduler and fits(own):
             pipe.scheduler = make(style.scheduler, self.models.scheduler_config)
             return
-        own = self.models.scheduler_class or type(pipe.scheduler)
         pipe.scheduler = own.from_config(self.models.scheduler_config)
 
     def use_style_adapters(self, pipe: Any, style: Style) -> None:

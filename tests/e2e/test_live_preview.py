@@ -4,6 +4,8 @@ faulty_bot.py) so that there is time to see it form whatever the machine's speed
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from e2e.helpers import FAULTY_BOT, decoded, results
 from fakegram import FakeTelegram, FakeUser
@@ -41,7 +43,7 @@ async def test_the_status_shows_the_picture_forming_then_makes_way_for_the_album
     assert tg.message(user.chat_id, preview.message_id) is None, "the preview goes once the pictures are there"
     shown = previews_to(tg, user, start)
     assert 2 <= len(shown) < 12, "a few times, not every step"
-    gaps = [later.time - earlier.time for earlier, later in zip(shown, shown[1:], strict=False)]
+    gaps = [later.time - earlier.time for earlier, later in itertools.pairwise(shown)]
     assert min(gaps) >= 0.9, "at most one preview a second (PROGRESS_INTERVAL_S)"
 
 
