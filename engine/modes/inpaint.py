@@ -42,7 +42,7 @@ def repaint(studio, plan, hooks) -> list[Image.Image]:
     paint, soft = masks(mask)
     size = (plan.width, plan.height)
     pipe = studio.models.inpaint
-    studio.fresh_scheduler(pipe)
+    studio.fresh_scheduler(pipe, plan.style)
     studio.use_style_adapters(pipe, plan.style)
     images = pipes.call(
         studio,

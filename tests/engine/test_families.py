@@ -4,6 +4,7 @@ reports its steps, runs on one set of weights, and a Russian prompt reaches the 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -346,3 +347,12 @@ def test_klein_refuses_an_empty_mask_and_paints_a_full_one_anew(klein, klein_fox
     repainted = make(klein, mode=Mode.INPAINT, images=(klein_fox,), mask=everything, count=1, seed=5).pictures[0]
     drawn = make(klein, prompt="a red fox", style="none", aspect="16:9", count=1, seed=5).pictures[0]
     assert np.array_equal(pixels(repainted), pixels(drawn)), "the same prompt and seed drawn anew"
+
+
+def test_a_style_naming_an_sd_sampler_draws_on_klein_with_its_own_flow_matching_one(klein, monkeypatch):
+    """One styles file serves every family: klein ignores `scheduler: ddim` (DDIM would mis-solve a flow)."""
+    plain = make(klein, prompt="a red fox", style="none", count=1, seed=3).pictures[0]
+    monkeypatch.setitem(klein.styles, "ddim", dataclasses.replace(klein.styles["none"], id="ddim", scheduler="ddim"))
+    sampled = make(klein, prompt="a red fox", style="ddim", count=1, seed=3).pictures[0]
+    assert type(klein.models.text2img.scheduler).__name__ == "FlowMatchEulerDiscreteScheduler"
+    assert np.array_equal(pixels(sampled), pixels(plain))

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 from PIL import Image
 
-from engine.api import BadRequest, ImageRequest
+from engine.api import BadRequest, ImageRequest, Mode
 from engine.settings import EngineSettings
 from engine.studio import Hooks, Studio
 from engine.styles import StyleError
@@ -75,6 +75,26 @@ def test_a_style_runs_with_its_own_sampler_steps_guidance_and_rescale(studio):
     assert type(scheduler).__name__ == "DPMSolverMultistepScheduler" and scheduler.config.use_karras_sigmas
     studio.run([studio.plan(ImageRequest(prompt="a red circle", count=1, seed=1))], Hooks())
     assert type(studio.models.text2img.scheduler).__name__ == "EulerDiscreteScheduler"  # the model's own again
+
+
+def test_a_repainted_region_runs_with_the_style_sampler_too(studio):
+    source = studio.run([studio.plan(ImageRequest(prompt="a red circle", count=1, seed=1))], Hooks())[0].pictures[0]
+    mask = Image.new("L", Image.open(io.BytesIO(source.png)).size, 0)
+    mask.paste(255, (0, 0, 32, 32))
+    png = io.BytesIO()
+    mask.save(png, "PNG")
+    request = ImageRequest(
+        mode=Mode.INPAINT,
+        prompt="a red circle",
+        instruction="a blue square",
+        style="brand",
+        count=1,
+        seed=1,
+        images=(source.png,),
+        mask=png.getvalue(),
+    )
+    studio.run([studio.plan(request)], Hooks())
+    assert type(studio.models.inpaint.scheduler).__name__ == "DPMSolverMultistepScheduler"
 
 
 def test_an_unknown_sampler_stops_the_start_naming_it(tmp_path):
