@@ -1,6 +1,6 @@
 """The integers aiogram needs for what MAX names otherwise: message ids ("mid.…" strings) and file ids (an
-attachment's URL); the text of a message with buttons (MAX edits whole messages); the long-polling marker that says
-which updates were handled.
+attachment's URL); the text and pictures of a message with buttons (MAX edits whole messages); the long-polling
+marker that says which updates were handled.
 
 In Redis when REDIS_URL is set, so that a button pressed under a message sent before a restart still finds its
 message and polling resumes where it was confirmed; otherwise in memory, like the rest of the bot's state.
@@ -10,10 +10,19 @@ message and polling resumes where it was confirmed; otherwise in memory, like th
 from __future__ import annotations
 
 import itertools
+import json
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 MEMORY_KEPT = 100_000  # ids remembered in memory (each a few dozen bytes); the oldest are forgotten first
+
+
+class Kept(NamedTuple):
+    """What a message with buttons showed besides them, to send again when only a part of it changes: its text
+    (HTML, as the bot gave it) and its pictures or file (attachments as POST /messages takes them)."""
+
+    text: str | None
+    media: list[dict]
 
 
 class IdMap:
@@ -23,7 +32,7 @@ class IdMap:
         self._ids: OrderedDict[str, int] = OrderedDict()  # mid -> int
         self._mids: OrderedDict[int, str] = OrderedDict()  # int -> mid
         self._files: OrderedDict[str, str] = OrderedDict()  # file id -> URL
-        self._texts: OrderedDict[str, str] = OrderedDict()  # mid -> the HTML text the bot gave a message with buttons
+        self._kept: OrderedDict[str, Kept] = OrderedDict()  # mid -> what a message with buttons shows besides them
         self._counter = itertools.count(1)
         self._marker: int | None = None
 
@@ -44,13 +53,13 @@ class IdMap:
     async def file_url(self, file_id: str) -> str | None:
         return self._files.get(file_id)
 
-    async def put_text(self, mid: str, text: str) -> None:
-        """The text of a message with buttons: swapping its keyboard later must send it again (MAX edits whole
-        messages)."""
-        _put(self._texts, mid, text)
+    async def keep(self, mid: str, kept: Kept) -> None:
+        """What a message with buttons shows besides them: changing its keyboard or caption later must send the
+        rest again (MAX edits whole messages)."""
+        _put(self._kept, mid, kept)
 
-    async def text(self, mid: str) -> str | None:
-        return self._texts.get(mid)
+    async def kept(self, mid: str) -> Kept | None:
+        return self._kept.get(mid)
 
     async def marker(self) -> int | None:
         return self._marker
@@ -108,11 +117,12 @@ class RedisIdMap(IdMap):
     async def file_url(self, file_id: str) -> str | None:
         return await self.redis.get(self._key("file", file_id))
 
-    async def put_text(self, mid: str, text: str) -> None:
-        await self.redis.set(self._key("text", mid), text, ex=self.ttl_s)
+    async def keep(self, mid: str, kept: Kept) -> None:
+        await self.redis.set(self._key("kept", mid), json.dumps(kept._asdict()), ex=self.ttl_s)
 
-    async def text(self, mid: str) -> str | None:
-        return await self.redis.get(self._key("text", mid))
+    async def kept(self, mid: str) -> Kept | None:
+        found = await self.redis.get(self._key("kept", mid))
+        return Kept(**json.loads(found)) if found is not None else None
 
     async def marker(self) -> int | None:
         value = await self.redis.get(self._key("marker"))

@@ -8,6 +8,7 @@ Telegram objects aiogram expects. getUpdates is MAX long polling, so aiogram's o
 | sendMessage / sendPhoto / sendDocument | POST /messages (after POST /uploads and the upload for a file) |
 | sendMediaGroup | POST /messages: one message carrying every image |
 | editMessageText / editMessageReplyMarkup | PUT /messages?message_id= |
+| editMessageCaption / editMessageMedia | PUT /messages?message_id= (the picture kept, or uploaded anew) |
 | deleteMessage | DELETE /messages?message_id= |
 | answerCallbackQuery | POST /answers?callback_id= with a notification (none without a text: MAX wants one) |
 | sendChatAction | POST /chats/{id}/actions |
@@ -37,6 +38,8 @@ from aiogram.methods import (
     DeleteMessage,
     DeleteMyCommands,
     DeleteWebhook,
+    EditMessageCaption,
+    EditMessageMedia,
     EditMessageReplyMarkup,
     EditMessageText,
     GetFile,
@@ -58,7 +61,7 @@ from PIL import Image
 from ..capabilities import MAX
 from . import convert
 from .api import MaxApi, MaxError, MaxNetworkError
-from .ids import IdMap
+from .ids import IdMap, Kept
 
 log = logging.getLogger(__name__)
 IMAGE_BYTES = 50 * 1024 * 1024  # MAX: an image up to 50 MB and 7680 x 7680 px, both; bigger goes as a file
@@ -86,6 +89,8 @@ class MaxSession(BaseSession):
             SendMediaGroup: self._send_media_group,
             EditMessageText: self._edit_text,
             EditMessageReplyMarkup: self._edit_markup,
+            EditMessageCaption: self._edit_caption,
+            EditMessageMedia: self._edit_media,
             DeleteMessage: self._delete,
             AnswerCallbackQuery: self._answer,
             SendChatAction: self._chat_action,
@@ -265,25 +270,47 @@ class MaxSession(BaseSession):
             return None
         return convert.fit(convert.html_for_max(text) if _is_html(method) else text)
 
-    # ---- editing -----------------------------------------------------------------------------------------
+    # ---- editing: MAX edits whole messages, so what stays is sent again -----------------------------------
     async def _edit_text(self, bot: Bot, method: EditMessageText) -> bool:
         mid = await self._mid(method.message_id)
-        keys = convert.keyboard(method.reply_markup)
-        text = self._text(method.text, method)
-        body = {"text": text, "attachments": [keys] if keys else [], **({"format": "html"} if _is_html(method) else {})}
-        await self._put(mid, body)
-        await self._remember(mid, body)
+        await self._edit(mid, self._text(method.text, method), _is_html(method), [], method.reply_markup)
+        return True
+
+    async def _edit_caption(self, bot: Bot, method: EditMessageCaption) -> bool:
+        """A photo's caption (a status that became a live preview): the picture stays as it was."""
+        mid = await self._mid(method.message_id)
+        kept = await self.ids.kept(mid)
+        text, html = self._text(method.caption, method), _is_html(method)
+        await self._edit(mid, text, html, kept.media if kept else None, method.reply_markup)
+        return True
+
+    async def _edit_media(self, bot: Bot, method: EditMessageMedia) -> bool:
+        """Another picture in the message (the live preview moving on, a page of /history), with its caption."""
+        mid, media = await self._mid(method.message_id), method.media
+        image = await self._image(bot, media.media)
+        caption = getattr(media, "caption", None)
+        await self._edit(mid, self._text(caption, media), _is_html(media), [image], method.reply_markup)
         return True
 
     async def _edit_markup(self, bot: Bot, method: EditMessageReplyMarkup) -> bool:
-        """The keyboard swapped, the text kept: MAX edits the whole message, so the text the bot gave it goes
-        again (kept with REDIS_URL across a restart; unknown otherwise: then null, which leaves it as it is)."""
+        """The keyboard swapped, the text and pictures kept (with REDIS_URL across a restart; unknown otherwise:
+        then null, which leaves the text as it is)."""
         mid = await self._mid(method.message_id)
-        keys = convert.keyboard(method.reply_markup)
-        text = await self.ids.text(mid)
-        body = {"text": text, "attachments": [keys] if keys else [], **({"format": "html"} if text else {})}
-        await self._put(mid, body)
+        kept = await self.ids.kept(mid) or Kept(None, [])
+        await self._edit(mid, kept.text, bool(kept.text), kept.media, method.reply_markup)
         return True
+
+    async def _edit(self, mid: str, text: str | None, html: bool, media: list[dict] | None, markup: Any) -> None:
+        """PUT the message's new text, `media` and keyboard. `media` None: the message's own, unknown here, which
+        MAX keeps then, along with its old keyboard."""
+        body: dict[str, Any] = {"text": text}
+        if media is not None:
+            keys = convert.keyboard(markup)
+            body["attachments"] = [*media, *([keys] if keys else [])]
+        if html:
+            body["format"] = "html"
+        await self._put(mid, body)
+        await self._remember(mid, body)
 
     async def _put(self, mid: str, body: dict[str, Any]) -> None:
         answer = await self.max.call("PUT", "/messages", {"message_id": mid}, body)
@@ -297,8 +324,10 @@ class MaxSession(BaseSession):
         return mid.split("#")[0]
 
     async def _remember(self, mid: str, body: dict[str, Any]) -> None:
-        if body.get("text") and any(a.get("type") == "inline_keyboard" for a in body.get("attachments") or []):
-            await self.ids.put_text(mid, body["text"])
+        attachments = body.get("attachments") or []
+        if any(a.get("type") == "inline_keyboard" for a in attachments):
+            media = [a for a in attachments if a.get("type") != "inline_keyboard"]
+            await self.ids.keep(mid, Kept(body.get("text"), media))
 
     async def _delete(self, bot: Bot, method: DeleteMessage) -> bool:
         await self.max.call("DELETE", "/messages", {"message_id": await self._mid(method.message_id)})

@@ -27,7 +27,7 @@ from PIL import Image
 from bot.config import Settings, StartupError, settings_or_explain
 from bot.logs import RedactTokens
 from bot.max import IdMap, MaxApi, MaxSession
-from bot.max.ids import RedisIdMap
+from bot.max.ids import Kept, RedisIdMap
 from bot.max.webhook import MaxWebhook
 from bot.messenger import MAX_STAND_IN_TOKEN
 
@@ -208,14 +208,15 @@ async def test_redis_keeps_message_ids_files_and_the_marker_across_a_restart(red
     number = await first.message_id("mid.0001")
     await first.put_file("max-abc", "https://files.example/1")
     await first.confirm(41)
-    await first.put_text("mid.0001", "<b>Pick</b>")
+    image = {"type": "image", "payload": {"token": "t1"}}
+    await first.keep("mid.0001", Kept("<b>Pick</b>", [image]))
     await first.close()
     second = RedisIdMap.from_url(redis_server.url, ttl_s=600)
     try:
         assert await second.message_id("mid.0001") == number and await second.mid(number) == "mid.0001"
         assert await second.message_id("mid.0002") != number
         assert await second.file_url("max-abc") == "https://files.example/1"
-        assert await second.marker() == 41 and await second.text("mid.0001") == "<b>Pick</b>"
+        assert await second.marker() == 41 and await second.kept("mid.0001") == ("<b>Pick</b>", [image])
     finally:
         await second.close()
 

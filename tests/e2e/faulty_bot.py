@@ -8,6 +8,8 @@ Production code has no fault hooks; this launcher wraps the text-to-image runner
   whatever the machine's speed;
 - "[step=S]": every denoising step of the job takes S seconds more: a drawing of a known least length whose steps
   still report progress and latents (the live preview), whatever the machine's speed;
+- "[steps=N]": the job draws in N denoising steps, whatever ENGINE_QUALITY_STEPS says (a live preview needs a step
+  between the first and the last);
 - "[hold=shutdown]": the job, once running, waits until the engine starts closing (SIGTERM), then draws: a job that
   is certain to be running when the shutdown begins, so that the drain must let it finish.
 
@@ -71,6 +73,8 @@ def install() -> None:
             while not closing.is_set() and not hooks.interrupted():
                 time.sleep(0.05)
             log.info("held until the engine closed (interrupted: %s)", hooks.interrupted())
+        if found := re.search(r"\[steps=(\d+)\]", prompts):
+            plans = [dataclasses.replace(plan, steps=int(found.group(1))) for plan in plans]
         if found := re.search(r"\[step=([\d.]+)\]", prompts):
             hooks = slowed(hooks, float(found.group(1)))
         return generate(owner, plans, hooks)

@@ -2,7 +2,8 @@
 
 A MAX user writes, presses buttons and sends photos as MAX carries them (several images in one message, a dialog
 whose chat id is not the user's id); the bot answers through the MAX adapter (bot/max/). One bot for the module,
-on Redis: tests/e2e/faulty_bot.py, so that "[hold=600]" keeps a request running until it is cancelled.
+on Redis: tests/e2e/faulty_bot.py, so that "[hold=600]" keeps a request running until it is cancelled and
+"[step=S]" with "[steps=N]" makes a drawing long enough to show its live preview.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fakemax.process import MaxBotProcess
 from PIL import Image
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-ALLOWED = (1101, 1102, 1103, 1104, 1105, 1106, 1107)
+ALLOWED = (1101, 1102, 1103, 1104, 1105, 1106, 1107, 1108)
 ADMIN = 1100
 
 
@@ -230,3 +231,65 @@ async def test_screens_change_in_place_and_settings_and_admin_commands_answer(fa
     admin = MaxUser(fake, ADMIN)
     await admin.send_text("/stats")
     assert (await admin.next_message()).text.startswith("📊 Stats")
+
+
+def image_url(message: Sent) -> str:
+    return message.images[0]["payload"]["url"]
+
+
+async def test_the_status_photo_shows_the_picture_forming_and_a_cancel_keeps_its_last_look(fake: FakeMax, max_bot):
+    """editMessageMedia and editMessageCaption on MAX: the whole message is sent again, the picture kept."""
+    user = MaxUser(fake, 1107)
+    await user.send_text("a lighthouse at dusk [steps=6] [step=0.5]")
+    screen = await user.next_message(lambda m: bool(m.buttons))
+    await user.press(screen, "No style")
+    preview = await user.next_message(lambda m: bool(m.images) and m.labels == ["✖ Cancel"])
+    first = image_url(preview)
+    moved = await user.next_edit(lambda m: m.mid == preview.mid and image_url(m) != first)
+    assert moved.labels == ["✖ Cancel"] and "Drawing" in moved.text
+    pictures, _ = await user.results()
+    assert len(pictures.images) == 4
+    await fake.wait_for(lambda c: c.route == "DELETE /messages" and c.query.get("message_id") == preview.mid)
+
+    await user.send_text("a second lighthouse [steps=6] [step=2]")
+    screen = await user.next_message(lambda m: bool(m.buttons))
+    await user.press(screen, "No style")
+    preview = await user.next_message(lambda m: bool(m.images) and m.labels == ["✖ Cancel"])
+    await user.press(preview, "Cancel")
+    cancelled = await user.next_edit(lambda m: m.mid == preview.mid and "Cancelled" in m.text)
+    assert cancelled.buttons == [] and cancelled.images, "the caption changed, the picture stayed"
+    assert not refused(fake)
+
+
+async def test_png_info_favourites_and_history_work_on_max(fake: FakeMax, max_bot):
+    user = MaxUser(fake, 1108, name="Вера", locale="ru-RU")
+    pictures, buttons = await draw(user, "бумажный фонарик", locale="ru")
+    await user.press(buttons, label("ru", "btn-png"))
+    picker = await user.next_edit(lambda m: m.mid == buttons.mid)
+    assert picker.labels[:4] == ["1", "2", "3", "4"]
+    pressed = user.mark()
+    await user.press(buttons, "2")
+    document = await user.next_message(lambda m: bool(m.files))
+    assert document.files[0]["filename"].endswith(".png")
+    assert decoded(user, document.files[0]).size == decoded(user, pictures.images[1]).size
+
+    user.cursor = pressed  # the main buttons come back before or after the file
+    await user.next_edit(lambda m: m.mid == buttons.mid and label("ru", "btn-info") in m.labels)
+    await user.press(buttons, label("ru", "btn-info"))
+    await user.next_edit(lambda m: m.mid == buttons.mid and m.labels[:4] == ["1", "2", "3", "4"])
+    await user.press(buttons, "1")
+    info = await user.next_edit(lambda m: m.mid == buttons.mid and "бумажный фонарик" in m.text)
+    assert "Картинка 1" in info.text
+    await user.press(buttons, label("ru", "btn-back"))
+    await user.next_edit(lambda m: m.mid == buttons.mid)
+    await user.press(buttons, label("ru", "btn-star"))
+    starred = await user.next_edit(lambda m: m.mid == buttons.mid)
+    assert any(text.startswith("⭐") for text in Sent(starred.call, fake.messages[buttons.mid]).labels)
+
+    await user.send_text("/favorites")
+    page = await user.next_message(lambda m: bool(m.images))
+    assert "бумажный фонарик" in page.text and page.labels[0] == "1"
+    await user.press(page, "1")
+    again, back = await user.results()
+    assert len(again.images) == 4 and label("ru", "btn-starred") in back.labels
+    assert not refused(fake)

@@ -166,8 +166,9 @@ class MaxUser:
         return [Sent(c, c.response["message"]) for c in calls]
 
     async def results(self, timeout: float = 90) -> tuple[Sent, Sent]:  # noqa: ASYNC109
-        """The message with the pictures, then the one with the buttons replying to it."""
-        pictures = await self.next_message(lambda m: bool(m.images), timeout)
+        """The message with the pictures, then the one with the buttons replying to it (a status photo, the live
+        preview with its Cancel button, is neither)."""
+        pictures = await self.next_message(lambda m: bool(m.images) and not m.buttons, timeout)
         buttons = await self.next_message(lambda m: bool(m.buttons), timeout)
         assert buttons.reply_to == pictures.mid, "the buttons must reply to the pictures"
         return pictures, buttons
