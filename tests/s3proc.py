@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from redisproc import free_port
+from redisproc import free_port, stop
 
 # moto takes any credentials; boto3 wants some, and a region.
 CREDENTIALS = {
@@ -67,10 +67,5 @@ class S3Server:
         return name
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-            self.process = None
+        stop(self.process)
+        self.process = None
