@@ -30,20 +30,19 @@ def s3_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest_asyncio.fixture(params=KINDS, loop_scope="module")
-async def store(request, tmp_path: Path, s3_server) -> AsyncIterator[PictureStore]:
+async def store(request, tmp_path: Path) -> AsyncIterator[PictureStore]:
     """Each kind of store, as open_store makes it from the settings, with a TTL of 600 s."""
-    kind, redis = request.param, None
+    kind, redis, endpoint = request.param, None, ""
     if kind == "redis":
-        server = request.getfixturevalue("redis_server")
-        redis = Redis.from_url(server.url)
+        redis = Redis.from_url(request.getfixturevalue("redis_server").url)
         spec = "redis"
     elif kind == "dir":
         spec = f"dir:{tmp_path / 'pictures'}"
     else:
         request.getfixturevalue("s3_env")
-        spec = f"s3://{s3_server.bucket(f'easel-{os.getpid()}-{time.monotonic_ns()}')}/fleet"
-    settings = EngineSettings(fleet_store=spec, fleet_s3_endpoint=s3_server.endpoint)
-    made = open_store(settings, redis)
+        s3_server = request.getfixturevalue("s3_server")
+        spec, endpoint = f"s3://{s3_server.bucket(f'easel-{time.monotonic_ns()}')}/fleet", s3_server.endpoint
+    made = open_store(EngineSettings(fleet_store=spec, fleet_s3_endpoint=endpoint), redis)
     await made.ready()
     yield made
     if redis is not None:

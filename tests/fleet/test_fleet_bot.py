@@ -7,10 +7,9 @@ exactly one album, and so does a Redis restart under running and waiting jobs.
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
-from e2e.helpers import assert_nothing_failed, decoded, draw, results
+from e2e.helpers import assert_nothing_failed, draw, results
 from e2e.reliability import sent_ok, start_request
 
 # The flows as the single-machine bot passes them, run here against the fleet (same users, same checks).
@@ -24,12 +23,10 @@ from e2e.test_generate_flow import (  # noqa: F401
     test_two_users_at_once_each_get_their_own_pictures,
     test_variations_subtle_and_strong,
 )
-from e2e.test_live_preview import previews_to
+from e2e.test_live_preview import watch_it_form
 from e2e.test_photo_flows import test_two_photo_album_mixes_and_the_balance_can_change  # noqa: F401
 from fakegram import FakeTelegram, FakeUser
 from fleetproc import fleet_events, jobs_of
-
-from bot.pacing import PROGRESS_INTERVAL_S
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 USERS = (102, 106, 110, 111, 205, 501, 801, 802, 803, 804, 805)
@@ -73,21 +70,7 @@ async def test_a_worker_killed_mid_job_still_gives_exactly_one_album(tg: FakeTel
 
 async def test_the_status_shows_the_picture_forming_as_the_worker_draws_it(tg: FakeTelegram, bot):
     """The worker's engine makes the previews; the bot shows them as it would its own (24 steps: time to see it)."""
-    user = FakeUser(tg, 803)
-    start = user.mark()
-    await user.send_text("a lighthouse at dusk [steps=24]")
-    screen = await user.next_message()
-    await user.press(screen, "No style")
-    pressed = time.monotonic()
-    preview = await user.next_photo(lambda m: m.labels == ["✖ Cancel"], timeout=60)
-    assert "Drawing" in (preview.text or "")
-    assert decoded(preview.photos[0]).size[0] >= 128
-    album, _ = await results(user)
-    drawn_s = time.monotonic() - pressed
-    assert len(album.photos) == 4 and "a lighthouse at dusk" in album.text
-    await tg.wait_for("deleteMessage", lambda c: c.params.get("message_id") == preview.message_id)
-    shown = len(previews_to(tg, user, start))
-    assert 1 <= shown <= 1 + drawn_s / PROGRESS_INTERVAL_S, f"paced: {shown} in {drawn_s:.1f} s, not every step"
+    await watch_it_form(tg, FakeUser(tg, 803), "a lighthouse at dusk [steps=24]")
 
 
 async def test_a_redis_restart_under_running_and_waiting_jobs_still_gives_one_album_each(
