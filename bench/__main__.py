@@ -67,9 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--part",
-        choices=("fleet",),
+        choices=("fleet", "stores"),
         default=None,
-        help="a benchmark of its own instead of the four figures: fleet = GPU workers behind Redis (bench/fleet.py)",
+        help="a benchmark of its own instead of the four figures: fleet = GPU workers behind Redis (bench/fleet.py); "
+        "stores = a 4K file through each of the fleet's picture stores (bench/stores.py)",
     )
     parser.add_argument("--ladder", action="store_true", help="CUDA: also time each fast path added in turn")
     parser.add_argument("--compile-mode", default="max-autotune-no-cudagraphs", help="for --ladder")
@@ -440,8 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    if args.part == "fleet":
-        return _fleet(args)
+    if args.part:
+        return _part(args)
     report = asyncio.run(run(args))
     text = table(report)
     print(text)
@@ -452,19 +453,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _fleet(args: argparse.Namespace) -> int:
-    from . import fleet
+def _part(args: argparse.Namespace) -> int:
+    """A benchmark of its own (--part): bench/fleet.py or bench/stores.py, its figures to out/bench-<part>.json."""
+    from . import fleet, stores
 
     started = time.perf_counter()
-    report = asyncio.run(fleet.measure(args.cache, args.quick, log))
+    if args.part == "fleet":
+        report, text = asyncio.run(fleet.measure(args.cache, args.quick, log)), fleet.table
+    else:
+        report, text = asyncio.run(stores.measure(log)), stores.table
     report.update(
         date=datetime.now(UTC).isoformat(timespec="seconds"),
         hardware=_hardware("cpu"),
         command=" ".join(["python -m bench", *sys.argv[1:]]),
         seconds=round(time.perf_counter() - started),
     )
-    print(fleet.table(report))
-    path = args.json or Path("out") / "bench-fleet.json"
+    print(text(report))
+    path = args.json or Path("out") / f"bench-{args.part}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"figures written to {path}")

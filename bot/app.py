@@ -33,6 +33,7 @@ from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiohttp import web
 
 from engine.fleet.client import FleetService
+from engine.fleet.stores import StoreError
 from engine.styles import StyleError
 from handlers import get_routers
 from locales import Translator
@@ -183,7 +184,10 @@ class App:
             loop.add_signal_handler(sig, self._on_signal, sig)
         server = await self._serve_http()
         try:
-            await self.engine.start()
+            try:
+                await self.engine.start()
+            except StoreError as error:  # the fleet's picture store (ENGINE_FLEET_STORE) cannot be reached
+                raise StartupError(str(error)) from None
             self.started = True
             self.store.start()  # the picture sweep; _close stops it with the store
             await self.access.load()

@@ -110,6 +110,10 @@ class EngineSettings(BaseSettings):
     # `python -m engine.worker` processes, one per GPU.
     backend: Literal["local", "redis"] = "local"
     fleet_visibility_s: float = Field(30.0, ge=1, le=60)  # a dead worker's jobs run again elsewhere after this
-    fleet_result_ttl_s: int = Field(600, ge=30)  # a finished job's pictures wait in Redis this long for the bot
+    fleet_result_ttl_s: int = Field(600, ge=30)  # a finished job's pictures wait this long for the bot
+    # Where a finished job's pictures wait (engine/fleet/stores.py), the same for every bot and worker: "redis",
+    # "dir:/shared/folder" (mounted by all of them) or "s3://bucket/prefix" (credentials and region: AWS_*).
+    fleet_store: str = Field("redis", pattern=r"^(redis|dir:/.+|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?)$")
+    fleet_s3_endpoint: str = ""  # an S3-compatible store that is not AWS: MinIO, Ceph, R2... (https://host:port)
     fleet_offline_s: float = Field(30.0, gt=0)  # a waiting job no live worker can run fails ("offline") after this
     fleet_name: str = ""  # a worker's name in the fleet; empty = host-pid

@@ -1,4 +1,5 @@
-"""Shared fixtures: the offline tiny model kit (built once, cached), sample photos, a real redis-server.
+"""Shared fixtures: the offline tiny model kit (built once, cached), sample photos, a real redis-server, a real
+S3-compatible server.
 
 Tests never touch the network: HF_HUB_OFFLINE is forced before any library is imported.
 """
@@ -54,5 +55,15 @@ def redis_server(tmp_path):
     from redisproc import RedisServer
 
     server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real S3-compatible server on 127.0.0.1 (moto's server mode, tests/s3proc.py) for the whole session."""
+    from s3proc import S3Server
+
+    server = S3Server(tmp_path_factory.mktemp("s3") / "moto.log").start()
     yield server
     server.stop()

@@ -80,10 +80,15 @@ class RedisServer:
         self.start()
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-            self.process = None
+        stop(self.process)
+        self.process = None
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+    if process is not None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -45,7 +45,8 @@ from ..api import (
 from ..settings import EngineSettings
 from ..styles import EmbeddingRef, LoraRef, Style, StyleError, load_styles
 from .scripts import Scripts
-from .wire import key, request_fields, result_from, text
+from .stores import StoreError, file_name, open_store
+from .wire import key, part_names, request_fields, result_from, text
 
 log = logging.getLogger(__name__)
 FINISHED_KEEP_S = 600  # a finished job stays known this long (its record in Redis too)
@@ -129,6 +130,7 @@ class FleetService:
         # Typed loosely: redis-py's stubs mix its sync and async return types.
         self.redis: Any = redis or Redis.from_url(redis_url, **redis_options())
         self.scripts = Scripts(self.redis)
+        self.store = open_store(settings, self.redis)
         self.name = f"bot-{socket.gethostname()}-{os.getpid()}"
         self._jobs: dict[str, Tracked] = {}
         self._workers: dict[str, dict] = {}
@@ -143,6 +145,7 @@ class FleetService:
 
     # ---- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
+        await self.store.ready()  # raises StoreError: the bot does not start with a store it cannot read
         await self.scripts.ensure_group()
         last = await self.redis.xrevrange(key("events"), count=1)
         self._last_event = last[0][0].decode() if last else "0-0"
@@ -279,10 +282,24 @@ class FleetService:
         if tracked is None:
             raise JobFailed("unknown job", ErrorCode.UNKNOWN_JOB)
         await asyncio.shield(tracked.done)  # raises JobFailed / JobCancelled
-        fields = await self.redis.hgetall(key("result", job_id))
-        if not fields:
+        record = await self.redis.hgetall(key("result", job_id))
+        if not record:
             raise JobFailed("the result expired", ErrorCode.UNKNOWN_JOB)
-        return result_from(fields)
+        kind, attempt = text(record.get(b"store")), text(record.get(b"attempt"))
+        if kind != self.store.kind:
+            log.error("job %s: the workers keep pictures in %s, this bot reads %s: set one ENGINE_FLEET_STORE for "
+                      "all", job_id, kind, self.store.kind)  # fmt: skip
+            raise JobFailed("the pictures are in another store", ErrorCode.INTERNAL)
+        parts = part_names(record[b"meta"])
+        try:
+            files = await asyncio.gather(*(self.store.get(file_name(job_id, attempt, part)) for part in parts))
+        except StoreError as error:
+            log.error("job %s: its pictures cannot be read: %s", job_id, error)
+            raise JobFailed("the picture store is not answering", ErrorCode.INTERNAL) from None
+        found = {part: data for part, data in zip(parts, files, strict=True) if data is not None}
+        if len(found) < len(parts):
+            raise JobFailed("the result expired", ErrorCode.UNKNOWN_JOB)
+        return result_from(record[b"meta"], found)
 
     def stats(self) -> dict:
         fleet = self._fleet
@@ -357,6 +374,17 @@ class FleetService:
         tracked = self._jobs.get(event["job"])
         if tracked is not None and event["kind"] != "cancel":
             self._apply(tracked, event)
+            if event.get("preview"):
+                self._spawn(self._preview(tracked))
+
+    async def _preview(self, tracked: Tracked) -> None:
+        """The running job's newest live preview (its worker keeps the latest under preview:<id>)."""
+        try:
+            jpeg = await self.redis.get(key("preview", tracked.status.job_id))
+        except RedisError:
+            return  # the next one will do
+        if jpeg and tracked.status.state == JobState.RUNNING:
+            self._set(tracked, preview=jpeg)
 
     def _apply(self, tracked: Tracked, fields: dict[str, str]) -> None:
         if tracked.status.state.finished:
@@ -368,7 +396,7 @@ class FleetService:
             if fields.get("total"):
                 changes["step"], changes["total_steps"] = int(fields["step"]), int(fields["total"])
         elif state == JobState.WAITING:
-            changes["step"] = 0
+            changes["step"], changes["preview"] = 0, None  # back in line (its worker died): drawn anew
         else:
             changes["position"] = 0
             changes["error"] = ErrorCode(fields["error"]) if fields.get("error") else None
@@ -444,6 +472,10 @@ class FleetService:
             await self.redis.srem(key("workers"), *gone)
         if set(workers) != set(self._workers):
             log.info("fleet: live workers now %s", ", ".join(sorted(workers)) or "none")
+            for name, info in workers.items():
+                if info.get("store", self.store.kind) != self.store.kind:
+                    log.error("fleet: worker %s keeps pictures in %s, this bot reads %s (ENGINE_FLEET_STORE)", name,
+                              info["store"], self.store.kind)  # fmt: skip
         self._workers = workers
         if workers:
             styles = [style_from(data) for data in next(iter(workers.values()))["styles"]]

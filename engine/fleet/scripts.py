@@ -11,7 +11,11 @@ Keys, under wire.PREFIX:
     waiting       counter of waiting jobs (the global cap, ENGINE_MAX_QUEUE)
     work          stream, group "workers": one entry per job a worker holds (pending until it ends)
     events        stream: every change of every job, for the bots (and the workers' cancel and wake-ups)
-    result:<id>   hash: the finished job's result (wire.result_fields), with a TTL
+    result:<id>   hash with a TTL: the finished job's result without its files (wire.result_meta), the picture store
+                  that holds them (stores.py) and the attempt that made them (their names: stores.file_name)
+    preview:<id>  string with a TTL: the running job's latest live preview (a small JPEG)
+    file:<name>   string with a TTL: one file of a result, with ENGINE_FLEET_STORE=redis
+    sweep         string with a TTL: the worker sweeping the picture store now (one at a time)
     counters      hash: done / failed / cancelled across the fleet; done_by: user -> done
     worker:<name> hash with a TTL: what a live worker can do (its heartbeat)
 """
@@ -120,12 +124,18 @@ end
 return taken
 """
 
-# ARGV: prefix, id, attempt, step, total
+# A step, and with a new live preview (a small JPEG, '' for none) that preview: kept under preview:<id>, not in the
+# stream, which every bot and worker reads. ARGV: prefix, id, attempt, step, total, preview, preview ttl (s)
 PROGRESS = """
 local job = P..'job:'..ARGV[2]
 if redis.call('HGET', job, 'state') ~= 'running' or redis.call('HGET', job, 'attempt') ~= ARGV[3] then return 0 end
 redis.call('HSET', job, 'step', ARGV[4], 'total', ARGV[5])
-event(ARGV[2], 'progress', 'state', 'running', 'step', ARGV[4], 'total', ARGV[5])
+if ARGV[6] == '' then
+  event(ARGV[2], 'progress', 'state', 'running', 'step', ARGV[4], 'total', ARGV[5])
+else
+  redis.call('SET', P..'preview:'..ARGV[2], ARGV[6], 'EX', ARGV[7])
+  event(ARGV[2], 'progress', 'state', 'running', 'step', ARGV[4], 'total', ARGV[5], 'preview', ARGV[3])
+end
 return 1
 """
 
@@ -147,7 +157,7 @@ less('running', user)
 less('inflight', user)
 redis.call('HSET', job, 'state', state, 'error', ARGV[6], 'worker', '')
 redis.call('EXPIRE', job, ARGV[7])
-redis.call('DEL', P..'req:'..id)
+redis.call('DEL', P..'req:'..id, P..'preview:'..id)
 if state == 'done' and redis.call('EXISTS', staged) == 1 then
   redis.call('RENAME', staged, P..'result:'..id)
   redis.call('EXPIRE', P..'result:'..id, ARGV[8])
@@ -266,8 +276,8 @@ class Scripts:
         flat = [item.decode() if isinstance(item, bytes) else str(item) for item in flat]
         return [Held(*flat[i : i + 3]) for i in range(0, len(flat), 3)]
 
-    async def progress(self, held: Held, step: int, total: int) -> None:
-        await self._progress(args=[PREFIX, held.job, held.attempt, step, total])
+    async def progress(self, held: Held, step: int, total: int, preview: bytes | None = None, keep_s: int = 60) -> None:
+        await self._progress(args=[PREFIX, held.job, held.attempt, step, total, preview or b"", keep_s])
 
     async def finish(self, held: Held, state: str, error: str, keep_s: int, result_ttl_s: int) -> bool:
         args = [PREFIX, held.job, held.attempt, held.entry, state, error, keep_s, result_ttl_s]

@@ -47,27 +47,35 @@ def request_from(fields: dict[bytes, bytes]) -> ImageRequest:
     return ImageRequest(**meta, images=images, origin=Origin(**origin) if origin else None)
 
 
-def result_fields(result: JobResult) -> dict[str, bytes | str]:
-    """A result as a Redis hash: everything but the pictures' bytes as JSON, each file its own raw value."""
+PARTS = ("png", "preview")  # the files of each picture of a result, each one file of the picture store
+
+
+def result_meta(result: JobResult) -> str:
+    """A result without the pictures' bytes, as JSON (its files go to the picture store: `result_parts`)."""
     meta = dataclasses.asdict(result)
     meta["pictures"] = [
-        {k: v for k, v in dataclasses.asdict(picture).items() if k not in ("png", "preview")}
-        for picture in result.pictures
+        {k: v for k, v in dataclasses.asdict(picture).items() if k not in PARTS} for picture in result.pictures
     ]
-    fields: dict[str, bytes | str] = {"meta": json.dumps(meta)}
-    for n, picture in enumerate(result.pictures):
-        fields[f"png{n}"] = picture.png
-        fields[f"preview{n}"] = picture.preview
-    return fields
+    return json.dumps(meta)
 
 
-def result_from(fields: dict[bytes, bytes]) -> JobResult:
-    meta = json.loads(fields[b"meta"])
+def result_parts(result: JobResult) -> dict[str, bytes]:
+    """The pictures' files by part name: png0, preview0, png1..."""
+    return {f"{part}{n}": getattr(picture, part) for n, picture in enumerate(result.pictures) for part in PARTS}
+
+
+def part_names(meta: str | bytes) -> list[str]:
+    """The part names of the files a result's JSON (result_meta) refers to."""
+    return [f"{part}{n}" for n in range(len(json.loads(meta)["pictures"])) for part in PARTS]
+
+
+def result_from(meta: str | bytes, parts: dict[str, bytes]) -> JobResult:
+    facts = json.loads(meta)
     pictures = tuple(
-        Picture(png=fields[f"png{n}".encode()], preview=fields[f"preview{n}".encode()], **facts)
-        for n, facts in enumerate(meta.pop("pictures"))
+        Picture(png=parts[f"png{n}"], preview=parts[f"preview{n}"], **picture)
+        for n, picture in enumerate(facts.pop("pictures"))
     )
-    return JobResult(pictures=pictures, **meta)
+    return JobResult(pictures=pictures, **facts)
 
 
 def text(value: bytes | str | None, default: str = "") -> str:

@@ -32,10 +32,12 @@ from ..api import EngineError, ErrorCode, ImageRequest, JobState, JobStatus, Mod
 from ..settings import EngineSettings
 from .client import redis_options
 from .scripts import Held, Scripts
-from .wire import key, request_from, result_fields, text
+from .stores import SWEEP_S, StoreError, file_name, open_store
+from .wire import key, request_from, result_meta, result_parts, text
 
 log = logging.getLogger("engine.worker")
 HEARTBEAT_S = 2.0  # the advertisement is renewed this often, and lives three times as long
+PREVIEW_KEEP_S = 60  # a running job's latest preview stays in Redis this long (each new one replaces it)
 
 
 class WorkerSettings(BaseSettings):
@@ -66,6 +68,7 @@ class Worker:
         # Typed loosely: redis-py's stubs mix its sync and async return types.
         self.redis: Any = redis or Redis.from_url(redis_url, **redis_options())
         self.scripts = Scripts(self.redis)
+        self.store = open_store(settings, self.redis)
         self.name = settings.fleet_name or f"{socket.gethostname()}-{os.getpid()}"
         self.held: dict[str, Held] = {}  # fleet job id -> what this worker holds
         self.local: dict[str, str] = {}  # fleet job id -> the job's id in this worker's engine
@@ -109,6 +112,7 @@ class Worker:
             "holding": len(self.held),
             "styles": [_style_data(style) for style in self.engine.styles().values()],
             "started": self.started,
+            "store": self.store.kind,
         }
 
     # ---- running ------------------------------------------------------------------------------------
@@ -116,6 +120,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        await self.store.ready()  # before the models: a wrong store is told in a second, not after a load
         await self._until_redis(self._claim_gpu, bound_s=60)
         if self.settings.device.startswith("cuda:"):  # this worker's GPU is the current one (memory figures too)
             import torch
@@ -133,6 +138,7 @@ class Worker:
             asyncio.create_task(self._heartbeat(), name="worker-heartbeat"),
             asyncio.create_task(self._listen(), name="worker-events"),
             asyncio.create_task(self._reclaim(), name="worker-reclaim"),
+            asyncio.create_task(self._sweep(), name="worker-sweep"),
         ]
         try:
             await self._serve()
@@ -195,34 +201,50 @@ class Worker:
 
     async def _follow(self, held: Held, local: str) -> None:
         final: JobStatus | None = None
-        shown = (0, 0)
+        shown: tuple = (0, 0, None)
         async for status in self.engine.events(local):
             final = status
-            if status.state == JobState.RUNNING and (status.step, status.total_steps) != shown:
-                shown = (status.step, status.total_steps)
+            # The engine paces steps (≤ 4 a second) and previews (≤ 1 a second, small JPEGs): each change goes out.
+            if status.state == JobState.RUNNING and (status.step, status.total_steps, status.preview) != shown:
+                fresh = status.preview if status.preview is not shown[2] else None
+                shown = (status.step, status.total_steps, status.preview)
                 with contextlib.suppress(RedisError):  # progress is best effort; the end is not
-                    await self.scripts.progress(held, status.step, status.total_steps)
+                    await self.scripts.progress(held, status.step, status.total_steps, fresh, PREVIEW_KEEP_S)
         if final is None or not final.state.finished:
             await self._end(held, JobState.FAILED, ErrorCode.INTERNAL)
         elif final.state == JobState.DONE:
             try:
                 result = final.result or await self.engine.result(local)
+                files = await self._store(held, result)
             except EngineError as error:
                 await self._end(held, JobState.FAILED, error.code)
                 return
-            staged = key("result", held.job, held.attempt)
-            await self._until_redis(lambda: self._stage(staged, result))
-            await self._end(held, JobState.DONE, None)
+            except StoreError as error:
+                log.error("job %s: its pictures cannot be stored: %s", held.job, error)
+                await self._end(held, JobState.FAILED, ErrorCode.INTERNAL)
+                return
+            await self._end(held, JobState.DONE, None, files)
         else:
             await self._end(held, final.state, final.error or ErrorCode.INTERNAL)
 
-    async def _stage(self, staged: str, result) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(staged, mapping=result_fields(result))
-            pipe.expire(staged, self.settings.fleet_result_ttl_s)
-            await pipe.execute()
+    async def _store(self, held: Held, result) -> list[str]:
+        """The pictures into the picture store, then their record, staged under this attempt (FINISH makes it the
+        job's result only if this attempt still holds the job). The files' names, to remove if it does not."""
+        files = {file_name(held.job, held.attempt, part): data for part, data in result_parts(result).items()}
+        await asyncio.gather(*(self._until_redis(lambda n=n, d=d: self.store.put(n, d)) for n, d in files.items()))
+        record = {"meta": result_meta(result), "store": self.store.kind, "attempt": held.attempt}
+        staged = key("result", held.job, held.attempt)
 
-    async def _end(self, held: Held, state: JobState, error: ErrorCode | None) -> None:
+        async def stage() -> None:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hset(staged, mapping=record)
+                pipe.expire(staged, self.settings.fleet_result_ttl_s)
+                await pipe.execute()
+
+        await self._until_redis(stage)
+        return list(files)
+
+    async def _end(self, held: Held, state: JobState, error: ErrorCode | None, files: list[str] | None = None) -> None:
         s = self.settings
         keep = int(s.wait_timeout_s + s.run_timeout_s) + 600
         try:
@@ -231,6 +253,8 @@ class Worker:
             )
             if not ended:
                 log.warning("job %s: taken over by another worker meanwhile; this result is dropped", held.job)
+                with contextlib.suppress(RedisError, StoreError):  # else the sweep takes them
+                    await self.store.delete(files or [])
         finally:
             self.held.pop(held.job, None)
             self.local.pop(held.job, None)
@@ -334,6 +358,20 @@ class Worker:
                 log.warning("job(s) %s of a worker that stopped answering: back in line", ", ".join(back))
                 self.wake.set()
 
+    async def _sweep(self) -> None:
+        """Files of the picture store older than the TTL go (a folder or a bucket: Redis expires its own); by one
+        worker of the fleet at a time."""
+        period = min(SWEEP_S, self.settings.fleet_result_ttl_s / 4)
+        while True:
+            with contextlib.suppress(RedisError):
+                if await self.redis.set(key("sweep"), self.name, nx=True, ex=max(1, int(period))):
+                    try:
+                        if removed := await self.store.sweep():
+                            log.info("picture store: %d expired file(s) removed", removed)
+                    except StoreError as error:
+                        log.warning("picture store not swept: %s", error)
+            await asyncio.sleep(period)
+
     def _in_background(self, work) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)
@@ -400,10 +438,14 @@ def main() -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stdout,
     )
-    for noisy in ("httpx", "urllib3", "diffusers", "transformers"):
+    for noisy in ("httpx", "urllib3", "diffusers", "transformers", "botocore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    worker = Worker(
-        settings.engine, settings.redis_url, drain_s=settings.shutdown_drain_s, health_file=settings.health_file
-    )
-    asyncio.run(worker.run())
+    try:
+        worker = Worker(
+            settings.engine, settings.redis_url, drain_s=settings.shutdown_drain_s, health_file=settings.health_file
+        )
+        asyncio.run(worker.run())
+    except StoreError as error:
+        print(f"engine.worker: {error}", file=sys.stderr)
+        return 2
     return 0

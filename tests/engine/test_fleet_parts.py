@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from engine.api import ImageRequest, JobResult, Mode, Origin, Picture
 from engine.fleet.client import batch_hint, fair_order, needs
-from engine.fleet.wire import request_fields, request_from, result_fields, result_from
+from engine.fleet.wire import part_names, request_fields, request_from, result_from, result_meta, result_parts
 from engine.queue import FairQueue
 from engine.settings import EngineSettings
 
@@ -47,12 +47,14 @@ def test_every_bytes_field_of_a_request_travels_raw():
     assert all(isinstance(value, bytes) for name, value in fields.items() if name != "meta")
 
 
-def test_a_result_crosses_redis_unchanged_its_files_as_raw_bytes():
+def test_a_result_crosses_the_fleet_unchanged_its_files_apart_from_its_record():
     pictures = tuple(Picture(bytes([n]) * 1000, b"jpeg" * n, 7 + n, 128, 96, "png") for n in range(3))
     result = JobResult(pictures, "fox", "a fox, styled", "blurry", "none", "tiny", 2, 0.5)
-    fields = result_fields(result)
-    assert fields["png1"] == pictures[1].png, "the files travel as raw values, not inside the JSON"
-    assert result_from(as_stored(fields)) == result
+    meta, parts = result_meta(result), result_parts(result)
+    assert parts["png1"] == pictures[1].png and parts["preview2"] == pictures[2].preview
+    assert len(meta) < 1000, "the record holds no picture bytes: those go to the picture store"
+    assert part_names(meta.encode()) == list(parts)
+    assert result_from(meta.encode(), parts) == result
 
 
 @dataclass
@@ -119,3 +121,25 @@ def test_the_worker_command_without_a_redis_url_says_what_to_set():
     assert WorkerSettings.model_fields["redis_url"].is_required()
     assert done.returncode == 2, done.stderr
     assert "REDIS_URL" in done.stderr
+
+
+def test_the_store_setting_takes_redis_a_folder_or_a_bucket():
+    for good in ("redis", "dir:/mnt/easel", "s3://easel-pictures", "s3://easel.pictures/fleet/a"):
+        assert EngineSettings(fleet_store=good).fleet_store == good
+    for wrong in ("dir:relative", "s3://", "s3://UPPER", "ftp://host/x", "folder"):
+        with pytest.raises(ValidationError):
+            EngineSettings(fleet_store=wrong)
+
+
+def test_a_worker_whose_picture_store_cannot_be_used_says_so_and_exits(tmp_path: Path):
+    """Checked before the models load: a second, not a minute of loading, to learn the folder is wrong."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "a-file").write_text("not a folder")
+    env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0", "ENGINE_FLEET_STORE": f"dir:{tmp_path}/a-file/x"}
+    done = subprocess.run([sys.executable, "-m", "engine.worker"], env=env, capture_output=True, text=True, cwd=repo)
+    assert done.returncode == 2, done.stderr
+    assert f"ENGINE_FLEET_STORE=dir:{tmp_path}/a-file/x" in done.stderr

@@ -1,12 +1,16 @@
-"""The real worker (`python -m engine.worker`) with one test hook: "[hold=S]" in a prompt keeps its job running
-S seconds (stopping early when the engine interrupts it: a cancel, a timeout), as a pipeline does between steps.
-A job of a known length whatever the machine's speed, so that a test can kill its worker, or cancel it, mid-job.
+"""The real worker (`python -m engine.worker`) with two test hooks:
+- "[hold=S]" in a prompt keeps its job running S seconds (stopping early when the engine interrupts it: a cancel, a
+  timeout), as a pipeline does between steps. A job of a known length whatever the machine's speed, so that a test
+  can kill its worker, or cancel it, mid-job.
+- "[steps=N]" in a prompt draws it in N denoising steps (ImageRequest.steps) instead of the fleet's 1-2: a drawing
+  long enough for live previews.
 
     Fleet(..., launcher=("tests/fleet/holding_worker.py",))
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import sys
@@ -33,6 +37,18 @@ def install() -> None:
         return generate(owner, plans, hooks)
 
     modes.RUNNERS[Mode.GENERATE] = generate_held
+
+    from engine.fleet import worker
+
+    read = worker.request_from
+
+    def request_with_steps(fields):
+        request = read(fields)
+        if found := re.search(r"\[steps=(\d+)\]", request.prompt):
+            request = dataclasses.replace(request, steps=int(found.group(1)))
+        return request
+
+    worker.request_from = request_with_steps
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The real bot with ENGINE_BACKEND=redis (no models of its own) on the fleet's workers, through FakeTelegram: the
 main flows of tests/e2e pass unchanged, a stranger still gets nothing, 4K never reaches the worker without an
-upscaler, and a worker killed mid-job still gives its user exactly one album.
+upscaler, the status shows the picture forming as on one machine, a worker killed mid-job still gives its user
+exactly one album, and so does a Redis restart under running and waiting jobs.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import asyncio
 
 import pytest
 from e2e.helpers import assert_nothing_failed, draw, results
-from e2e.reliability import start_request
+from e2e.reliability import sent_ok, start_request
 
 # The flows as the single-machine bot passes them, run here against the fleet (same users, same checks).
 from e2e.test_access_and_limits import (  # noqa: F401
@@ -22,12 +23,13 @@ from e2e.test_generate_flow import (  # noqa: F401
     test_two_users_at_once_each_get_their_own_pictures,
     test_variations_subtle_and_strong,
 )
+from e2e.test_live_preview import watch_it_form
 from e2e.test_photo_flows import test_two_photo_album_mixes_and_the_balance_can_change  # noqa: F401
 from fakegram import FakeTelegram, FakeUser
 from fleetproc import fleet_events, jobs_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-USERS = (102, 106, 110, 111, 205, 501, 801, 802)
+USERS = (102, 106, 110, 111, 205, 501, 801, 802, 803, 804, 805)
 BOT_ENV = {
     "ALLOWED_USER_IDS": ",".join(map(str, USERS)),
     "ADMIN_USER_IDS": str(ADMIN),
@@ -64,6 +66,33 @@ async def test_a_worker_killed_mid_job_still_gives_exactly_one_album(tg: FakeTel
     assert len(albums) == 1, "exactly one album"
     assert tg.message(user.chat_id, status.message_id) is None, "the status message made way for the album"
     fleet.start(running[0]["worker"])  # again, in the background: the next module finds three workers
+
+
+async def test_the_status_shows_the_picture_forming_as_the_worker_draws_it(tg: FakeTelegram, bot):
+    """The worker's engine makes the previews; the bot shows them as it would its own (24 steps: time to see it)."""
+    await watch_it_form(tg, FakeUser(tg, 803), "a lighthouse at dusk [steps=24]")
+
+
+async def test_a_redis_restart_under_running_and_waiting_jobs_still_gives_one_album_each(
+    tg: FakeTelegram, bot, fleet_redis
+):
+    """The bot's storage and the fleet share the Redis; it is killed (SIGKILL) and comes back from its append-only
+    file while one user's first request draws and their second waits behind it (one running per user)."""
+    user, other = FakeUser(tg, 804), FakeUser(tg, 805)
+    await start_request(user, "a ship in a bottle [hold=3]", until="Drawing")
+    await start_request(user, "a second ship")
+    await start_request(other, "a lantern [hold=2]", until="Drawing")
+    assert [job["state"] for job in jobs_of(fleet_redis.url, 804)].count("waiting") == 1
+    fleet_redis.restart()
+    albums = [await results(user, timeout=90), await results(user, timeout=90), await results(other, timeout=90)]
+    texts = [album.text for album, _ in albums]
+    assert "a ship in a bottle" in texts[0] and "a second ship" in texts[1] and "a lantern" in texts[2]
+    await asyncio.sleep(1)
+    assert [len(sent_ok(tg, "sendMediaGroup", u.chat_id)) for u in (user, other)] == [2, 1], "one album per request"
+    _, buttons = albums[1]
+    await user.press(buttons, "🔄")
+    again, _ = await results(user)
+    assert "a second ship" in again.text, "the bot and the fleet work on after the restart"
 
 
 async def test_nothing_failed_inside_the_bot(tg: FakeTelegram, bot):
