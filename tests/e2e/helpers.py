@@ -104,8 +104,13 @@ async def draw(user: FakeUser, prompt: str, style: str = "No style", *, mention:
 
 
 async def results(user: FakeUser, timeout: float = 90) -> tuple[BotMessage, BotMessage]:  # noqa: ASYNC109
-    """The next album (or single photo) and the message with buttons replying to it."""
-    album = await user.next_message(lambda m: m.method in ("sendMediaGroup", "sendPhoto"), timeout=timeout)
+    """The next album (or single photo) and the message with buttons replying to it. A status photo (the live
+    preview, with its Cancel button) is neither: any drawing of three steps or more shows one."""
+
+    def pictures(m: BotMessage) -> bool:
+        return m.method == "sendMediaGroup" or (m.method == "sendPhoto" and m.buttons == [])
+
+    album = await user.next_message(pictures, timeout=timeout)
     buttons = await user.next_message(lambda m: m.method == "sendMessage" and m.buttons != [], timeout=timeout)
     first = album.messages[0]["message_id"]
     assert buttons.message.get("reply_to_message", {}).get("message_id") == first, "buttons must reply to the album"
