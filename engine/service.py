@@ -5,7 +5,8 @@ warm-up's `Studio.run`) executes on the single worker thread (diffusers pipeline
 1606, 3672, 5749, 9362). Progress from the thread comes back through `loop.call_soon_threadsafe`.
 
 A brand style being trained (train_style) is the lowest priority: the worker gives it a turn, one training step on
-the same thread (engine/training/jobs.py), only when no drawing waits.
+the same thread (engine/training/jobs.py), only when no drawing waits. Its set-up (loading its own copy of the model,
+encoding the pictures: up to a minute on a large model) runs on a thread of its own, while drawings go on.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from .settings import EngineSettings
 from .studio import Hooks, OutOfMemory, Plan, Studio
 from .styles import Style
 from .training import jobs as training
-from .training.style import TrainingError
+from .training.style import TrainingError, peak_rss_mb
 
 log = logging.getLogger(__name__)
 FINISHED_KEEP_S = 600  # finished jobs stay queryable this long
@@ -91,6 +92,9 @@ class Engine:
         # PNG + preview encoding off the GPU thread: the next call starts while the last one's files are written.
         self._encoder = ThreadPoolExecutor(max_workers=settings.encode_threads, thread_name_prefix="easel-encode")
         self._encoding: set[asyncio.Task] = set()
+        # A training's set-up touches only its own copy of the model: off the GPU thread, so drawings do not wait.
+        self._training_setup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="easel-train-setup")
+        self._setting_up: asyncio.Task | None = None
         self._tasks: list[asyncio.Task] = []
         self.counters = {"done": 0, "failed": 0, "cancelled": 0, "refused": 0}
         self.per_user_done: dict[str, int] = {}
@@ -135,9 +139,10 @@ class Engine:
                 job.stop.set()
             if pending:
                 await asyncio.wait(pending, timeout=30)
-        for task in self._tasks:
+        for task in [*self._tasks, *([self._setting_up] if self._setting_up else [])]:
             task.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._training_setup.shutdown(wait=False, cancel_futures=True)
         self._encoder.shutdown(wait=False, cancel_futures=True)
 
     @property
@@ -239,20 +244,34 @@ class Engine:
         self._wakeup.set()
         return job.id
 
-    async def _training_turn(self, loop: asyncio.AbstractEventLoop) -> None:
-        """One turn of the style being trained, on the GPU thread: the set-up first (the model, the pictures), then
-        a step a turn, and after the last one the style written out (styles() shows it from then on)."""
+    async def _turn_for_training(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Give the style being trained its next turn: a step on the GPU thread (awaited), or its set-up on a thread
+        of its own (started). False when there is no turn to give."""
         job = self._training
-        assert job is not None
+        if job is None or job.turning:
+            return False
         job.turning = True
+        if job.run is None:
+            turn = self._training_turn(job, self._training_setup, loop)
+            self._setting_up = asyncio.create_task(turn, name="easel-training-setup")
+            return False  # the worker waits for drawings, or for the set-up to end
+        await self._training_turn(job, self._executor, loop)
+        return True
+
+    async def _training_turn(
+        self, job: training.TrainingJob, thread: ThreadPoolExecutor, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """One turn of the style being trained (`job.turning` is set): the set-up first (the model, the pictures),
+        then a step a turn on the GPU thread, and after the last one the style written out (styles() shows it from
+        then on)."""
         try:
             if job.run is None:
                 self._set(job, state=JobState.RUNNING, step=0)
-                await loop.run_in_executor(self._executor, job.begin, set(self.styles()))
+                await loop.run_in_executor(thread, job.begin, set(self.styles()))
             else:
-                self._set(job, step=await loop.run_in_executor(self._executor, job.advance))
+                self._set(job, step=await loop.run_in_executor(thread, job.advance))
                 if job.status.step >= job.status.total_steps:
-                    await loop.run_in_executor(self._executor, job.complete)
+                    await loop.run_in_executor(thread, job.complete)
                     self._end_training(job, JobState.DONE)
         except BadImage as error:
             self._end_training(job, JobState.FAILED, error.code)
@@ -269,6 +288,7 @@ class Engine:
                 self._end_training(job, stopped, job.stop_reason)
             if job.status.state.finished:  # ended in this turn, or meanwhile (a shutdown)
                 self._drop(job)
+            self._wakeup.set()  # a worker idle while the set-up ran
 
     def _cancel_training(self, job: training.TrainingJob) -> bool:
         if job.status.state.finished:
@@ -286,15 +306,14 @@ class Engine:
         self._set(job, state=state, error=error, position=0)
         if self._training is job:
             self._training = None
-        seconds, peak = (job.outcome.seconds, job.outcome.peak_rss_mb) if job.outcome else (0.0, 0.0)
         log.info(
-            "training of style %r %s: %d of %d steps, %.1f s, peak memory %.0f MB",
+            "training of style %r %s: %d of %d steps in %.1f s, the process's peak memory %.0f MB",
             job.request.name,
             error or state,
             job.status.step,
             job.status.total_steps,
-            seconds,
-            peak,
+            job.finished_at - job.created,
+            peak_rss_mb(),
         )
         if not job.turning:  # else the GPU thread is using the run: dropped when its turn ends
             self._drop(job)
@@ -336,8 +355,7 @@ class Engine:
         while True:
             if not len(self._queue):
                 idle = True
-                if self._training is not None:  # nobody waits for a picture: the training's turn
-                    await self._training_turn(loop)
+                if await self._turn_for_training(loop):  # nobody waits for a picture
                     continue
                 self._wakeup.clear()
                 await self._wakeup.wait()

@@ -78,7 +78,6 @@ class TrainingJob:
     finished_at: float = 0.0
     turning: bool = False  # its turn is on the GPU thread now
     run: style.Run | None = None
-    outcome: style.Outcome | None = None
 
     def __post_init__(self) -> None:
         self.status = JobStatus(self.id, self.user, JobState.WAITING, total_steps=self.settings.training_steps)
@@ -121,9 +120,9 @@ class TrainingJob:
         return self.run.step
 
     def complete(self) -> style.Outcome:
+        """The adapter and the style record written (the styles file changes: every client sees the style)."""
         assert self.run is not None
-        self.outcome = style.complete(self.run, self.settings)
-        return self.outcome
+        return style.complete(self.run, self.settings)
 
     def discard(self) -> None:
         """Drop the run (its copy of the model) and the files."""

@@ -188,7 +188,8 @@ async def test_an_admin_trains_a_style_in_russian_from_an_album_and_everyone_dra
     print(training_log(bot.logs(), "brand-green"))
 
     styled = await draw_in(user, "a red circle --seed 40", "brand-green")  # everyone sees it, no restart
-    assert green_share(styled) > green_share(plain) + 0.1, (green_share(plain), green_share(styled))
+    print(f"green share: {green_share(plain):.3f} in no style, {green_share(styled):.3f} in brand-green")
+    assert green_share(styled) > green_share(plain) + 0.1
 
 
 async def test_bad_training_input_is_explained_and_a_training_can_be_cancelled(tg: FakeTelegram, bot):
