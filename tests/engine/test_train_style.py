@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def green_pictures(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def admin(tmp_path, monkeypatch) -> Path:
+def admin(tmp_path, monkeypatch) -> Iterator[Path]:
     """The environment of an administrator's shell: the tiny-shapes model, an own styles file and LoRA folder."""
     styles = tmp_path / "styles.yaml"
     styles.write_text(SHAPE_STYLES.read_text())
@@ -53,7 +54,10 @@ def admin(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("ENGINE_STYLES_FILE", str(styles))
     monkeypatch.setenv("ENGINE_LORA_DIR", str(tmp_path / "loras"))
     monkeypatch.setenv("ENGINE_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # on a CPU or two shared with other tests, two threads made 200 steps take minutes
+    yield tmp_path
+    torch.set_num_threads(threads)
 
 
 def green_share(images) -> float:
@@ -158,13 +162,10 @@ async def engine(admin):
         batch_window_ms=0,
         **CHAT_TRAINING,
     )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the training and the drawings share a CPU or two with other tests
     engine = Engine(settings)
     await engine.start()
     yield engine
     await engine.close(drain_s=0)
-    torch.set_num_threads(threads)
 
 
 def chat_request(green_pictures: Path, name: str = "brand-green", count: int = 8) -> TrainingRequest:
