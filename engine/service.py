@@ -293,7 +293,7 @@ class Engine:
     def _cancel_training(self, job: training.TrainingJob) -> bool:
         if job.status.state.finished:
             return False
-        if job.turning:  # a step is running on the GPU thread: the training ends right after it
+        if job.turning:  # its set-up or a step is running: the training ends right after it
             job.stop_reason = ErrorCode.CANCELLED
         else:
             self._end_training(job, JobState.CANCELLED, ErrorCode.CANCELLED)
