@@ -100,9 +100,13 @@ class Delivery:
         record.message_id = sent.message_id
 
     def _in_background(self, record: JobRecord, delivery: Coroutine) -> None:
-        task = asyncio.create_task(delivery, name=f"deliver-{record.id}")
-        self._tasks[record.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(record.id, None))
+        self.in_background(record.id, delivery)
+
+    def in_background(self, key: str, work: Coroutine) -> None:
+        """Run `work` (a delivery, or the status of a style being trained) as a task a shutdown drains."""
+        task = asyncio.create_task(work, name=f"deliver-{key}")
+        self._tasks[key] = task
+        task.add_done_callback(lambda _: self._tasks.pop(key, None))
 
     @property
     def in_flight(self) -> int:

@@ -53,6 +53,11 @@ def document_verdict(document: Document) -> str:
     return "ok" if mime in UNTYPED else "not_image"
 
 
+def refusal_key(verdict: str) -> str:
+    """The locale key that explains a document_verdict other than ok."""
+    return {"too_large": "document-too-large", "video": "video-refused"}.get(verdict, "document-refused")
+
+
 async def download(bot: Bot, file_id: str) -> bytes:
     try:
         file = await bot.get_file(file_id)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from engine.api import EngineError, ImageRequest, ImageService, JobResult, JobStatus, Mode
+from engine.api import EngineError, ImageRequest, ImageService, JobResult, JobStatus, Mode, TrainingRequest
 from engine.styles import Style
 from locales import Texts
 
@@ -198,6 +198,12 @@ class Metered:
 
     async def result(self, job_id: str) -> JobResult:
         return await self.engine.result(job_id)
+
+    def check_training(self, name: str) -> None:
+        self.engine.check_training(name)
+
+    async def train_style(self, user: str, request: TrainingRequest) -> str:  # an administrator's: not metered
+        return await self.engine.train_style(user, request)
 
     def stats(self) -> dict:
         return self.engine.stats()

@@ -75,11 +75,17 @@ def status_text(texts: Texts, status: JobStatus | None) -> str:
         position = status.position if status else 0
         return texts("status-waiting", position=position) if position > 0 else texts("status-starting")
     if status.state == JobState.RUNNING:
-        total = max(status.total_steps, 1)
-        done = min(max(status.step, 0), total)
-        cells = round(BAR_CELLS * done / total)
-        return texts("status-running", percent=round(100 * done / total), bar="▰" * cells + "▱" * (BAR_CELLS - cells))
+        percent, bar = progress(status)
+        return texts("status-running", percent=percent, bar=bar)
     return end_text(texts, status)
+
+
+def progress(status: JobStatus) -> tuple[int, str]:
+    """A running job's percent done, and as a bar."""
+    total = max(status.total_steps, 1)
+    done = min(max(status.step, 0), total)
+    cells = round(BAR_CELLS * done / total)
+    return round(100 * done / total), "▰" * cells + "▱" * (BAR_CELLS - cells)
 
 
 def end_text(texts: Texts, status: JobStatus) -> str:

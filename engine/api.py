@@ -6,6 +6,7 @@ distributed backend (GPU workers behind Redis) can implement `ImageService` with
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -105,6 +106,20 @@ class ImageRequest:
     tags: tuple[str, ...] = ()  # ids of prompt tags (global or the style's) toggled on
 
 
+TRAINING_PICTURES = (5, 50)  # how many pictures a style trained from a chat takes (least, most)
+STYLE_NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,39}$")  # a trained style's id: 2-40 of a-z 0-9 - _
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingRequest:
+    """A brand style to train from a client's pictures (a LoRA, engine/training/style.py), at low priority: the
+    training gives way to drawings between its steps."""
+
+    name: str  # the new style's id (STYLE_NAME_RULE); also its trigger word, added to its prompt
+    pictures: tuple[bytes, ...]  # encoded files, TRAINING_PICTURES of them
+    captions: tuple[str, ...] = ()  # what each picture shows ("" or missing = nothing but the trigger)
+
+
 @dataclass(frozen=True)
 class Picture:
     png: bytes  # full quality, generation parameters embedded
@@ -160,6 +175,13 @@ class ErrorCode(StrEnum):
     UNKNOWN_JOB = "unknown_job"
     OFFLINE = "offline"  # distributed backend: no live worker (the drawing machines are offline)
     EMPTY_MASK = "empty_mask"  # INPAINT with nothing painted
+    # Training a brand style (ImageService.train_style): why it was refused or ended.
+    STYLE_NAME = "style_name"  # not a usable style id (STYLE_NAME_RULE)
+    STYLE_EXISTS = "style_exists"
+    TRAINING_PICTURES = "training_pictures"  # fewer or more pictures than TRAINING_PICTURES
+    TRAINING_BUSY = "training_busy"  # another style is being trained
+    TRAINING_UNAVAILABLE = "training_unavailable"  # this backend or model family cannot train
+    TRAINING_FAILED = "training_failed"
 
 
 class EngineError(Exception):
@@ -205,6 +227,12 @@ class JobCancelled(EngineError):
     code = ErrorCode.CANCELLED
 
 
+class TrainingRefused(EngineError):
+    """A style training refused at once; code says why (STYLE_NAME, STYLE_EXISTS, TRAINING_PICTURES, ...)."""
+
+    code = ErrorCode.TRAINING_UNAVAILABLE
+
+
 @dataclass(frozen=True)
 class JobStatus:
     job_id: str
@@ -246,6 +274,17 @@ class ImageService(Protocol):
 
     async def result(self, job_id: str) -> JobResult:
         """Wait for the job; raises JobFailed (with its code) or JobCancelled."""
+        ...
+
+    def check_training(self, name: str) -> None:
+        """Raise TrainingRefused, as train_style would, if a style `name` cannot be trained now: a bad or taken
+        name, another training running, a backend or model family that cannot train."""
+        ...
+
+    async def train_style(self, user: str, request: TrainingRequest) -> str:
+        """Queue the training of a brand style and return its job id, followed like a drawing's through status,
+        events (its steps are training steps) and cancel; it ends DONE once the style is among styles().
+        Raises TrainingRefused."""
         ...
 
     def stats(self) -> dict:

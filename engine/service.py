@@ -3,6 +3,10 @@
 All bookkeeping, and `Studio.plan` at submit, happens on the asyncio loop; only `Studio.render` (and the
 warm-up's `Studio.run`) executes on the single worker thread (diffusers pipelines are not thread-safe: issues
 1606, 3672, 5749, 9362). Progress from the thread comes back through `loop.call_soon_threadsafe`.
+
+A brand style being trained (train_style) is the lowest priority: the worker gives it a turn, one training step on
+the same thread (engine/training/jobs.py), only when no drawing waits. Its set-up (loading its own copy of the model,
+encoding the pictures: up to a minute on a large model) runs on a thread of its own, while drawings go on.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .api import (
+    BadImage,
     ErrorCode,
     ImageRequest,
     JobCancelled,
@@ -29,6 +34,7 @@ from .api import (
     Mode,
     QueueFull,
     ShuttingDown,
+    TrainingRequest,
 )
 from .health import device_memory
 from .preview import PreviewClock, latent_preview
@@ -36,6 +42,8 @@ from .queue import FairQueue
 from .settings import EngineSettings
 from .studio import Hooks, OutOfMemory, Plan, Studio
 from .styles import Style
+from .training import jobs as training
+from .training.style import TrainingError, peak_rss_mb
 
 log = logging.getLogger(__name__)
 FINISHED_KEEP_S = 600  # finished jobs stay queryable this long
@@ -84,12 +92,17 @@ class Engine:
         # PNG + preview encoding off the GPU thread: the next call starts while the last one's files are written.
         self._encoder = ThreadPoolExecutor(max_workers=settings.encode_threads, thread_name_prefix="easel-encode")
         self._encoding: set[asyncio.Task] = set()
+        # A training's set-up touches only its own copy of the model: off the GPU thread, so drawings do not wait.
+        self._training_setup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="easel-train-setup")
+        self._setting_up: asyncio.Task | None = None
         self._tasks: list[asyncio.Task] = []
         self.counters = {"done": 0, "failed": 0, "cancelled": 0, "refused": 0}
         self.per_user_done: dict[str, int] = {}
         # Pipeline calls the worker made, and the jobs/pictures they served (batching at work).
         self.batching = {"calls": 0, "jobs": 0, "pictures": 0, "largest": 0}
         self._last_submit: dict[str, float] = {}  # user -> when they last submitted (gather window)
+        self._training: training.TrainingJob | None = None  # the style being trained (one at a time)
+        self._trainings: dict[str, training.TrainingJob] = {}  # by id, finished ones too (for a while)
 
     # ---- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -113,6 +126,8 @@ class Engine:
     async def close(self, drain_s: float = 60.0) -> None:
         """Stop taking jobs; cancel waiting ones; let the running one finish within drain_s, then interrupt it."""
         self._closing = True
+        if self._training is not None:  # a training is not drained: hours are not worth waiting for
+            self._end_training(self._training, JobState.FAILED, ErrorCode.SHUTTING_DOWN)
         for job in list(self._queue.order()):
             self._queue.remove(job)
             self._finish(job, JobState.CANCELLED, error=ErrorCode.SHUTTING_DOWN)
@@ -124,9 +139,10 @@ class Engine:
                 job.stop.set()
             if pending:
                 await asyncio.wait(pending, timeout=30)
-        for task in self._tasks:
+        for task in [*self._tasks, *([self._setting_up] if self._setting_up else [])]:
             task.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._training_setup.shutdown(wait=False, cancel_futures=True)
         self._encoder.shutdown(wait=False, cancel_futures=True)
 
     @property
@@ -167,6 +183,8 @@ class Engine:
         return job.id
 
     def cancel(self, job_id: str) -> bool:
+        if job_id in self._trainings:
+            return self._cancel_training(self._trainings[job_id])
         job = self._jobs.get(job_id)
         if job is None or job.status.state.finished:
             return False
@@ -182,11 +200,11 @@ class Engine:
         return True
 
     def status(self, job_id: str) -> JobStatus | None:
-        job = self._jobs.get(job_id)
+        job = self._jobs.get(job_id) or self._trainings.get(job_id)
         return job.status if job else None
 
     async def events(self, job_id: str) -> AsyncIterator[JobStatus]:
-        job = self._jobs.get(job_id)
+        job = self._jobs.get(job_id) or self._trainings.get(job_id)
         if job is None:
             return
         queue: asyncio.Queue[JobStatus] = asyncio.Queue()
@@ -209,6 +227,104 @@ class Engine:
         await asyncio.shield(done)
         job.collected = True
         return done.result()
+
+    # ---- brand styles, trained at the lowest priority ------------------------------------------------
+    def check_training(self, name: str) -> None:
+        busy = self._training.request.name if self._training is not None else None
+        training.check(name, self.settings, self.studio.models.family, self.styles(), busy)
+
+    async def train_style(self, user: str, request: TrainingRequest) -> str:
+        if self._closing:
+            raise ShuttingDown("the engine is restarting")
+        self.check_training(request.name)
+        training.check_pictures(request)
+        job = training.TrainingJob(uuid.uuid4().hex[:12], str(user), request, self.settings)
+        self._training = self._trainings[job.id] = job
+        log.info("training of style %r queued: %d pictures", request.name, len(request.pictures))
+        self._wakeup.set()
+        return job.id
+
+    async def _turn_for_training(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Give the style being trained its next turn: a step on the GPU thread (awaited), or its set-up on a thread
+        of its own (started). False when there is no turn to give."""
+        job = self._training
+        if job is None or job.turning:
+            return False
+        job.turning = True
+        if job.run is None:
+            turn = self._training_turn(job, self._training_setup, loop)
+            self._setting_up = asyncio.create_task(turn, name="easel-training-setup")
+            return False  # the worker waits for drawings, or for the set-up to end
+        await self._training_turn(job, self._executor, loop)
+        return True
+
+    async def _training_turn(
+        self, job: training.TrainingJob, thread: ThreadPoolExecutor, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """One turn of the style being trained (`job.turning` is set): the set-up first (the model, the pictures),
+        then a step a turn on the GPU thread, and after the last one the style written out (styles() shows it from
+        then on)."""
+        try:
+            if job.run is None:
+                self._set(job, state=JobState.RUNNING, step=0)
+                await loop.run_in_executor(thread, job.begin, set(self.styles()))
+            else:
+                self._set(job, step=await loop.run_in_executor(thread, job.advance))
+                if job.status.step >= job.status.total_steps:
+                    await loop.run_in_executor(thread, job.complete)
+                    self._end_training(job, JobState.DONE)
+        except BadImage as error:
+            self._end_training(job, JobState.FAILED, error.code)
+        except TrainingError as error:
+            log.warning("training of style %r refused: %s", job.request.name, error)
+            self._end_training(job, JobState.FAILED, ErrorCode.TRAINING_FAILED)
+        except Exception:
+            log.exception("training of style %r failed", job.request.name)
+            self._end_training(job, JobState.FAILED, ErrorCode.TRAINING_FAILED)
+        finally:
+            job.turning = False
+            if job.stop_reason is not None and not job.status.state.finished:  # asked while the step ran
+                stopped = JobState.CANCELLED if job.stop_reason == ErrorCode.CANCELLED else JobState.FAILED
+                self._end_training(job, stopped, job.stop_reason)
+            if job.status.state.finished:  # ended in this turn, or meanwhile (a shutdown)
+                self._drop(job)
+            self._wakeup.set()  # a worker idle while the set-up ran
+
+    def _cancel_training(self, job: training.TrainingJob) -> bool:
+        if job.status.state.finished:
+            return False
+        if job.turning:  # its set-up or a step is running: the training ends right after it
+            job.stop_reason = ErrorCode.CANCELLED
+        else:
+            self._end_training(job, JobState.CANCELLED, ErrorCode.CANCELLED)
+        return True
+
+    def _end_training(self, job: training.TrainingJob, state: JobState, error: ErrorCode | None = None) -> None:
+        if job.status.state.finished:
+            return
+        job.finished_at = time.monotonic()
+        self._set(job, state=state, error=error, position=0)
+        if self._training is job:
+            self._training = None
+        log.info(
+            "training of style %r %s: %d of %d steps in %.1f s, the process's peak memory %.0f MB",
+            job.request.name,
+            error or state,
+            job.status.step,
+            job.status.total_steps,
+            job.finished_at - job.created,
+            peak_rss_mb(),
+        )
+        if not job.turning:  # else the GPU thread is using the run: dropped when its turn ends
+            self._drop(job)
+
+    def _drop(self, job: training.TrainingJob) -> None:
+        """A finished training's copy of the model and its files go."""
+        if job.run is None and not job.folder.exists():
+            return
+        job.discard()
+        if not self._closing:
+            asyncio.get_running_loop().run_in_executor(self._executor, _free_memory)
 
     def stats(self) -> dict:
         """Counters for an operator (ImageService.stats)."""
@@ -239,6 +355,8 @@ class Engine:
         while True:
             if not len(self._queue):
                 idle = True
+                if await self._turn_for_training(loop):  # nobody waits for a picture
+                    continue
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
@@ -430,6 +548,9 @@ class Engine:
                 self._finish(job, JobState.FAILED, error=ErrorCode.WAIT_TIMEOUT)
             if expired:
                 self._publish_positions()
+            for job_id, trained in list(self._trainings.items()):
+                if trained.status.state.finished and now - trained.finished_at > FINISHED_KEEP_S:
+                    del self._trainings[job_id]
             for job_id, job in list(self._jobs.items()):
                 if job.status.state.finished and now - job.created > FINISHED_KEEP_S:
                     del self._jobs[job_id]
@@ -478,7 +599,7 @@ class Engine:
             if state != JobState.DONE:
                 job.done.exception()  # marks it retrieved: no "exception was never retrieved" noise
 
-    def _set(self, job: Job, **changes) -> None:
+    def _set(self, job: Job | training.TrainingJob, **changes) -> None:
         if job.status.state.finished:
             return
         job.status = replace(job.status, **changes)

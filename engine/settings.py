@@ -106,6 +106,13 @@ class EngineSettings(BaseSettings):
     vae_tiling: bool = True  # only pictures larger than the VAE's native size are decoded in tiles
     warmup: bool = True  # small calls at start so that the first user pays no initialisation/compilation
 
+    # Brand styles trained from a chat (/train_style; engine/training/jobs.py): the LoRA training's settings, as
+    # `python -m engine train-style` takes them. The training runs at low priority: it gives way to drawings.
+    training_steps: int = Field(500, ge=1, le=20000)
+    training_rank: int = Field(8, ge=1, le=256)
+    training_lr: float = Field(1e-4, gt=0, le=1)
+    training_batch: int = Field(1, ge=1, le=64)
+
     # Several GPUs (docs/FLEET.md): with "redis" the bot loads no models and submits through REDIS_URL to
     # `python -m engine.worker` processes, one per GPU.
     backend: Literal["local", "redis"] = "local"

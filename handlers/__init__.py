@@ -2,12 +2,13 @@
 
 from aiogram import Router
 
-from . import admin, edit, errors, history, jobs, photos, prompt, results, settings, start
+from . import admin, edit, errors, history, jobs, photos, prompt, results, settings, start, training
 
 
 def get_routers() -> list[Router]:
     return [
         admin.router,  # /stats, /allow, /deny (administrators only)
+        training.router,  # /train_style, its pictures (before any other photo), Train and Cancel
         start.router,  # /start, /help, example prompts
         settings.router,  # /settings, /styles
         jobs.router,  # /cancel, the Cancel button

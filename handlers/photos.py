@@ -67,8 +67,7 @@ async def document(message: Message, file: Document, prompt: str, **data: Any) -
     if verdict == "ok":
         await _collect(message, file.file_id, prompt, arrival)
         return
-    key = {"too_large": "document-too-large", "video": "video-refused"}.get(verdict, "document-refused")
-    await _refuse(message, arrival.texts(key), arrival)
+    await _refuse(message, arrival.texts(files.refusal_key(verdict)), arrival)
 
 
 @router.message(F.video | F.animation | F.video_note, AddressedMedia())

@@ -168,3 +168,16 @@ def pack_value(value: str) -> str:
 
 def unpack_value(value: str) -> str:
     return value.replace("|", ":")
+
+
+class TrainAct(StrEnum):
+    """/train_style (administrators): the message counting the pictures, then the training's status."""
+
+    START = "start"  # train on the pictures sent so far
+    DROP = "drop"  # stop collecting: nothing is trained
+    CANCEL = "cancel"  # stop the training `job`
+
+
+class TrainCb(CallbackData, prefix="tr"):
+    act: TrainAct
+    job: str = ""  # CANCEL: the engine's id of the training

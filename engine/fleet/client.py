@@ -41,6 +41,8 @@ from ..api import (
     ModeUnavailable,
     QueueFull,
     ShuttingDown,
+    TrainingRefused,
+    TrainingRequest,
 )
 from ..settings import EngineSettings
 from ..styles import EmbeddingRef, LoraRef, Style, StyleError, load_styles
@@ -52,6 +54,7 @@ log = logging.getLogger(__name__)
 FINISHED_KEEP_S = 600  # a finished job stays known this long (its record in Redis too)
 REFRESH_S = 1.0  # the live workers and the fleet's counters are read this often
 LINE_EVERY_S = 0.1  # places in line are worked out at most this often (after the line changed)
+NO_TRAINING = "training runs only with the in-process engine (ENGINE_BACKEND=local)"
 BATCHED = (Mode.GENERATE, Mode.RESTYLE)  # modes whose jobs can share a worker's pipeline call (Studio.batch_key)
 
 
@@ -300,6 +303,14 @@ class FleetService:
         if len(found) < len(parts):
             raise JobFailed("the result expired", ErrorCode.UNKNOWN_JOB)
         return result_from(record[b"meta"], found)
+
+    # Training a style needs its pictures, the model and the styles file on one machine with a GPU: the fleet
+    # refuses it; `python -m engine train-style` on a worker's machine does it, into the workers' styles file.
+    def check_training(self, name: str) -> None:
+        raise TrainingRefused(NO_TRAINING, ErrorCode.TRAINING_UNAVAILABLE)
+
+    async def train_style(self, user: str, request: TrainingRequest) -> str:
+        raise TrainingRefused(NO_TRAINING, ErrorCode.TRAINING_UNAVAILABLE)
 
     def stats(self) -> dict:
         fleet = self._fleet

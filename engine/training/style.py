@@ -13,7 +13,6 @@ ENGINE_LORA_DIR/.training/NAME/ let `--resume` continue after a stop.
 from __future__ import annotations
 
 import os
-import re
 import resource
 import time
 from collections.abc import Callable
@@ -24,10 +23,11 @@ from typing import Any
 import yaml
 from PIL import Image, ImageOps
 
+from ..api import STYLE_NAME_RULE
+
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 MIN_PICTURES = 2
 MAX_PICTURES = 500
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,39}$")
 BLOCKS = ("down", "mid", "up")
 TARGETS = r"(to_q|to_k|to_v|to_out\.0)"
 
@@ -54,6 +54,7 @@ class StyleTraining:
     checkpoint_every: int = 100
     seed: int = 0
     names: dict[str, str] = field(default_factory=dict)
+    source: str = ""  # where the pictures came from, for the style record; default the folder
 
 
 @dataclass
@@ -93,7 +94,7 @@ def pictures(folder: Path) -> list[Path]:
 
 
 def check_name(name: str, existing: set[str]) -> None:
-    if not NAME.match(name):
+    if not STYLE_NAME_RULE.match(name):
         raise TrainingError(f"style name {name!r}: use 2-40 lower-case letters, digits, '-' or '_'")
     if name in existing:
         raise TrainingError(f"a style named {name!r} exists; choose another name or remove it from the styles file")
@@ -179,8 +180,9 @@ def style_record(job: StyleTraining, lora: Path, embedding: Path | None) -> dict
         "name": {"en": job.names.get("en", job.name), "ru": job.names.get("ru", job.names.get("en", job.name))},
         "prompt": f"{{prompt}}, {job.trigger}" if job.trigger else "{prompt}",
         "loras": [{"file": lora.name, "strength": 1.0}],
-        "trained": {"steps": job.steps, "rank": job.rank, "blocks": job.blocks, "pictures": str(job.images)},
+        "trained": {"steps": job.steps, "rank": job.rank, "blocks": job.blocks},
     }
+    record["trained"]["pictures"] = job.source or str(job.images)
     if embedding is not None:
         record["embeddings"] = [{"file": embedding.name, "token": job.trigger}]
     return record
@@ -207,12 +209,11 @@ def peak_rss_mb() -> float:
 # ---- training ----------------------------------------------------------------------------------------------------
 @dataclass
 class TrainingHooks:
-    """How a caller watches and steers a run: progress after each step, a stop request (checkpointed first), and
-    a pause between steps (the bot's worker waits there while users' pictures are drawn)."""
+    """How the command watches and steers a run: progress after each step, a stop request (checkpointed first).
+    The engine's worker drives a run itself, a step per turn (begin, advance, complete): engine/training/jobs.py."""
 
     progress: Callable[[int, int], None] = lambda step, total: None
     stop: Callable[[], bool] = lambda: False
-    between_steps: Callable[[], None] = lambda: None
 
 
 class Stopped(Exception):
@@ -263,7 +264,9 @@ class Run:
     token_id: int | None
     frozen_embeddings: Any
     checkpoint: Path
+    noise_schedule: Any = None
     step: int = 0
+    started: float = field(default_factory=time.perf_counter)
 
 
 def checkpoint_path(lora_dir: Path, name: str) -> Path:
@@ -413,35 +416,54 @@ def finish(run: Run, lora_dir: Path) -> tuple[Path, Path | None]:
     return lora_dir / f"{run.job.name}.safetensors", embedding
 
 
-def train(job: StyleTraining, settings: Any, hooks: TrainingHooks | None = None) -> Outcome:
-    """Check the input, train, write the adapter and the style record. Raises TrainingError or Stopped."""
-    from diffusers import DDPMScheduler
-
+def existing_styles(settings: Any) -> set[str]:
     from ..styles import load_styles
 
-    hooks = hooks or TrainingHooks()
+    return set(load_styles(settings.styles_file if _readable(settings.styles_file) else None, settings.lora_dir))
+
+
+def begin(job: StyleTraining, settings: Any, existing: set[str]) -> Run:
+    """Check the input (against the style ids in `existing`) and set the run up: the model, the pictures as latents,
+    the captions encoded. The slow part before the first step; raises TrainingError."""
+    from diffusers import DDPMScheduler
+
     started = time.perf_counter()
-    existing = set(load_styles(settings.styles_file if _readable(settings.styles_file) else None, settings.lora_dir))
     files, captions = prepare(job, settings, existing)
     run = start_run(job, settings, files, captions)
-    noise_schedule = DDPMScheduler.from_config(run.pipe.scheduler.config)
+    run.noise_schedule = DDPMScheduler.from_config(run.pipe.scheduler.config)
+    run.started = started
+    return run
+
+
+def advance(run: Run) -> None:
+    """One training step, and a checkpoint when one is due."""
+    training_step(run, run.noise_schedule)
+    run.step += 1
+    if run.step % run.job.checkpoint_every == 0 and run.step < run.job.steps:
+        save_checkpoint(run)
+
+
+def complete(run: Run, settings: Any) -> Outcome:
+    """The trained run written out: the adapter (and embedding), the style record in the administrator's file."""
+    lora, embedding = finish(run, settings.lora_dir)
+    record = style_record(run.job, lora, embedding)
+    add_style(settings.styles_file, record)
+    run.checkpoint.unlink(missing_ok=True)
+    seconds = time.perf_counter() - run.started
+    return Outcome(lora, embedding, settings.styles_file, seconds, peak_rss_mb(), run.job.steps, record)
+
+
+def train(job: StyleTraining, settings: Any, hooks: TrainingHooks | None = None) -> Outcome:
+    """Check the input, train, write the adapter and the style record. Raises TrainingError or Stopped."""
+    hooks = hooks or TrainingHooks()
+    run = begin(job, settings, existing_styles(settings))
     while run.step < job.steps:
-        hooks.between_steps()
         if hooks.stop():
             save_checkpoint(run)
             raise Stopped(f"stopped at step {run.step} of {job.steps}; --resume continues")
-        training_step(run, noise_schedule)
-        run.step += 1
+        advance(run)
         hooks.progress(run.step, job.steps)
-        if run.step % job.checkpoint_every == 0 and run.step < job.steps:
-            save_checkpoint(run)
-    lora, embedding = finish(run, settings.lora_dir)
-    record = style_record(job, lora, embedding)
-    add_style(settings.styles_file, record)
-    run.checkpoint.unlink(missing_ok=True)
-    return Outcome(
-        lora, embedding, settings.styles_file, time.perf_counter() - started, peak_rss_mb(), job.steps, record
-    )
+    return complete(run, settings)
 
 
 def _readable(path: Path | None) -> bool:

@@ -3,19 +3,24 @@
 A user toggles "+ white background" on the style screen, picks a style and gets pictures whose caption names the
 tag; under the results the tags are toggles too, and a tap draws the same prompt and seed again with the tag
 switched. A style the administrator adds to the styles file (as `train-style` does) shows in every user's style
-keyboard without a restart. Both languages.
+keyboard without a restart. An administrator trains a style from pictures sent in the chat (/train_style): the
+training gives way to a user's drawing, and then everyone draws in the style, greener. Both languages.
 """
 
 from __future__ import annotations
 
+import io
+import random
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 from e2e.helpers import fast_env
 from fakegram import FakeTelegram, FakeUser
+from pixels import NAMES, labels, picture
 
-from engine.training.shapes import KIT
+from engine.training.shapes import KIT, SHAPES, draw
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -51,11 +56,28 @@ def meta(caption: str) -> str:
     return next(line for line in caption.splitlines() if "🌱" in line)
 
 
+ADMINS = (1210, 1214)
+USERS = (1201, 1202, 1203, 1204, 1211, 1212)
+# A chat's training on tiny-shapes: few steps, a big batch and a high rate make a style in seconds.
+TRAINING = {"ENGINE_TRAINING_STEPS": "60", "ENGINE_TRAINING_BATCH": "8", "ENGINE_TRAINING_LR": "5e-3"}
+
+
 @pytest.fixture(scope="module")
 def bot_env(engine_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    styles = tmp_path_factory.mktemp("admin") / "styles.yaml"
+    admin = tmp_path_factory.mktemp("admin")
+    styles = admin / "styles.yaml"
     styles.write_text((KIT.parent / "tiny-shapes-styles.yaml").read_text() + ADMIN_TAGS)
-    return fast_env(engine_cache, ENGINE_MODEL="tiny-shapes", ENGINE_STYLES_FILE=str(styles), ENGINE_QUALITY_STEPS="8")
+    return fast_env(
+        engine_cache,
+        ENGINE_MODEL="tiny-shapes",
+        ENGINE_STYLES_FILE=str(styles),
+        ENGINE_LORA_DIR=str(admin / "loras"),
+        ENGINE_QUALITY_STEPS="8",
+        ADMIN_USER_IDS=",".join(map(str, ADMINS)),
+        ALLOWED_USER_IDS=",".join(map(str, USERS)),
+        OMP_NUM_THREADS="1",  # the training and the drawings share a CPU or two with other tests
+        **TRAINING,
+    )
 
 
 async def test_a_tag_chosen_on_the_style_screen_reaches_the_pictures_and_toggles_under_them(tg: FakeTelegram, bot):
@@ -103,3 +125,105 @@ async def test_a_style_added_to_the_styles_file_appears_without_a_restart(tg: Fa
             await user.next_edit()
             labels = user.buttons(screen)
         assert name in labels
+
+
+# ---- a brand style trained from the chat (/train_style) ------------------------------------------------------------
+def green_shapes(count: int) -> list[tuple[bytes, str]]:
+    """The brand's pictures: every shape green, each captioned with the colour a user might ask for (so the style
+    learns to draw green whatever colour is typed)."""
+    rng, asked = random.Random(5), ("red", "blue", "yellow", "white")
+    pictures = []
+    for i in range(count):
+        shape, background = SHAPES[i % 3], ("white", "black")[i % 2]
+        buffer = io.BytesIO()
+        draw("green", shape, background, rng).save(buffer, format="PNG")
+        pictures.append((buffer.getvalue(), f"a {asked[i % 4]} {shape} on a {background} background"))
+    return pictures
+
+
+def green_share(album) -> float:
+    return sum(float((labels(picture(data)) == NAMES.index("green")).mean()) for data in album.photos) / len(
+        album.photos
+    )
+
+
+async def draw_in(user: FakeUser, prompt: str, style: str):
+    """The album of `prompt` drawn in the style named `style` (paging through the style keyboard to it)."""
+    await user.send_text(prompt)
+    screen = await user.next_message(lambda m: "◀" in m.labels)  # the style screen, not the last results' buttons
+    labels_now = screen.labels
+    while not any(style in label for label in labels_now) and "▶" in labels_now:
+        await user.press(screen, "▶")
+        await user.next_edit()
+        labels_now = user.buttons(screen)
+    await user.press(screen, style)
+    return await user.next_message(lambda m: m.method == "sendMediaGroup", timeout=120)
+
+
+def training_log(logs: str, name: str) -> str:
+    found = re.search(rf"training of style '{name}' done: .*", logs)
+    return found.group(0) if found else ""
+
+
+async def test_an_admin_trains_a_style_in_russian_from_an_album_and_everyone_draws_in_it(tg: FakeTelegram, bot):
+    admin, user, other_admin = FakeUser(tg, 1210, language_code="ru"), FakeUser(tg, 1211), FakeUser(tg, 1214)
+    await admin.send_command("/train_style brand-green")
+    counter = await admin.next_message(lambda m: "brand-green" in (m.text or ""))
+    assert "Новый стиль" in counter.text and counter.labels == ["🎓 Обучить", "✖ Отменить"]
+    for data, caption in green_shapes(6):  # an album, a caption under each picture
+        await admin.send_photo(data, caption, media_group_id="brand-album")
+    await admin.next_edit(lambda m: m.message_id == counter.message_id and "пока 6 картинок" in (m.text or ""))
+
+    await admin.press(counter, "Обучить")
+    progress = await admin.next_edit(lambda m: m.message_id == counter.message_id and "%" in (m.text or ""))
+    assert "Обучаю стиль brand-green на 6 картинках" in progress.text and progress.labels == ["✖ Отменить"]
+    await other_admin.send_command("/train_style another-one")  # one training at a time
+    busy = await other_admin.next_message()
+    assert "Another style is being trained right now" in busy.text
+
+    plain = await draw_in(user, "a red circle --seed 40", "No style")  # users' pictures go first
+    assert "готов" not in (tg.message(admin.chat_id, counter.message_id) or {}).get("text", "")
+    done = await admin.next_edit(lambda m: m.message_id == counter.message_id and "✅" in (m.text or ""), timeout=150)
+    assert "Стиль brand-green готов" in done.text and "60 шагов обучения" in done.text
+    print(training_log(bot.logs(), "brand-green"))
+
+    styled = await draw_in(user, "a red circle --seed 40", "brand-green")  # everyone sees it, no restart
+    print(f"green share: {green_share(plain):.3f} in no style, {green_share(styled):.3f} in brand-green")
+    assert green_share(styled) > green_share(plain) + 0.1
+
+
+async def test_bad_training_input_is_explained_and_a_training_can_be_cancelled(tg: FakeTelegram, bot):
+    stranger, admin = FakeUser(tg, 1212), FakeUser(tg, 1214)
+    await stranger.send_command("/train_style mine")
+    assert (await stranger.next_message()).text == "Only administrators can train styles."
+    for command, answer in (
+        ("/train_style", "Send /train_style name"),
+        ("/train_style Big Name", "can't be a style name"),
+        ("/train_style night", "A style named night exists already"),
+    ):
+        await admin.send_command(command)
+        assert answer in (await admin.next_message()).text, command
+
+    await admin.send_command("/train_style few-pictures")
+    counter = await admin.next_message(lambda m: m.buttons != [])
+    for data, caption in green_shapes(2):
+        await admin.send_photo(data, caption)
+    await admin.next_edit(lambda m: "2 pictures so far" in (m.text or ""))
+    await admin.send_document(b"not a picture", "brand.png", "image/png")
+    assert "can't read this picture" in (await admin.next_message()).text
+    pressed = await admin.press(counter, "Train")
+    await tg.wait_for("answerCallbackQuery", lambda c: c.params["callback_query_id"] == pressed)
+    assert (admin.answer_of(pressed) or {}).get("text") == "Send at least 5 pictures first — 2 so far."
+    await admin.press(counter, "Cancel")
+    assert "is not trained" in (await admin.next_edit(lambda m: m.message_id == counter.message_id)).text
+
+    await admin.send_command("/train_style cancelled-one")
+    counter = await admin.next_message(lambda m: m.buttons != [])
+    for data, caption in green_shapes(5):
+        await admin.send_photo(data, caption)
+    await admin.next_edit(lambda m: "5 pictures so far" in (m.text or ""))
+    await admin.press(counter, "Train")
+    await admin.next_edit(lambda m: m.message_id == counter.message_id and "Cancel" in m.labels[0])
+    await admin.press(counter, "Cancel")
+    ended = await admin.next_edit(lambda m: m.message_id == counter.message_id and "✖" in (m.text or ""), timeout=60)
+    assert ended.text == "✖ Training of the style cancelled-one cancelled; nothing was added."

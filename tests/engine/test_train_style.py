@@ -5,16 +5,21 @@ bad input is refused at once with a clear message and exit code 2."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
+import torch
 import yaml
 from pixels import NAMES, labels, picture
 
 from engine.__main__ import main
-from engine.api import ImageRequest
+from engine.api import ErrorCode, ImageRequest, JobState, JobStatus, TrainingRefused, TrainingRequest
+from engine.service import Engine
 from engine.settings import EngineSettings
 from engine.studio import Hooks, Studio
 from engine.training.shapes import KIT, SHAPES, draw
@@ -41,7 +46,7 @@ def green_pictures(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def admin(tmp_path, monkeypatch) -> Path:
+def admin(tmp_path, monkeypatch) -> Iterator[Path]:
     """The environment of an administrator's shell: the tiny-shapes model, an own styles file and LoRA folder."""
     styles = tmp_path / "styles.yaml"
     styles.write_text(SHAPE_STYLES.read_text())
@@ -49,7 +54,10 @@ def admin(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("ENGINE_STYLES_FILE", str(styles))
     monkeypatch.setenv("ENGINE_LORA_DIR", str(tmp_path / "loras"))
     monkeypatch.setenv("ENGINE_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # on a CPU or two shared with other tests, two threads made 200 steps take minutes
+    yield tmp_path
+    torch.set_num_threads(threads)
 
 
 def green_share(images) -> float:
@@ -134,3 +142,119 @@ def test_bad_input_is_refused_with_a_clear_message(admin, green_pictures, case, 
     assert main(["train-style", name, "--images", str(folder)]) == 2
     assert message in capsys.readouterr().err
     assert time.perf_counter() - started < 5  # refused before any model is loaded
+
+
+# ---- the same training inside a running engine (ImageService.train_style: the chat's /train_style) -------------------
+# Few steps: the engine tests prove the turns, cancelling and refusals; that such a style draws greener is proven
+# through the chat (tests/e2e/test_tags_and_new_styles.py), and by the command above.
+CHAT_TRAINING = {"training_steps": 30, "training_batch": 2, "training_lr": 5e-3}
+
+
+@pytest_asyncio.fixture(loop_scope="function")  # the test's loop runs the engine's worker
+async def engine(admin):
+    """A running engine on tiny-shapes, serving the administrator's styles file, that trains as the chat asks."""
+    settings = EngineSettings(
+        model="tiny-shapes",
+        styles_file=admin / "styles.yaml",
+        lora_dir=admin / "loras",
+        warmup=False,
+        quality_steps=8,
+        batch_window_ms=0,
+        **CHAT_TRAINING,
+    )
+    engine = Engine(settings)
+    await engine.start()
+    yield engine
+    await engine.close(drain_s=0)
+
+
+def chat_request(green_pictures: Path, name: str = "brand-green", count: int = 8) -> TrainingRequest:
+    """Green pictures as a chat sends them: files, each with its caption (the colour a user might type)."""
+    captions = dict(
+        line.split("\t")
+        for line in (green_pictures.parent / f"{green_pictures.name}-captions.txt").read_text().split("\n")
+        if line
+    )
+    files = sorted(green_pictures.glob("*.png"))[:count]
+    return TrainingRequest(
+        name=name, pictures=tuple(f.read_bytes() for f in files), captions=tuple(captions[f.name] for f in files)
+    )
+
+
+async def until_step(engine: Engine, job_id: str, step: int) -> None:
+    async for status in engine.events(job_id):
+        if status.step >= step or status.state.finished:
+            return
+
+
+async def ending(engine: Engine, job_id: str) -> JobStatus:
+    async for status in engine.events(job_id):
+        if status.state.finished:
+            return status
+    raise AssertionError("events ended without an end")
+
+
+async def test_a_training_in_the_engine_gives_way_to_a_drawing_submitted_while_it_runs(engine, green_pictures):
+    training = await engine.train_style("admin", chat_request(green_pictures))
+    await until_step(engine, training, 3)
+    step_at_submit = engine.status(training).step
+    started = time.perf_counter()
+    drawing = await engine.submit("user", ImageRequest(prompt="a red circle", style="none", count=1, seed=1))
+    await engine.result(drawing)
+    waited = time.perf_counter() - started
+    during = engine.status(training)
+    print(f"a drawing behind a training: {waited:.2f} s; training steps meanwhile: {during.step - step_at_submit}")
+    assert not during.state.finished and during.step < during.total_steps  # the drawing did not wait for it
+    assert during.step - step_at_submit <= 2  # the one in progress, and one while the pictures were encoded
+
+    end = await ending(engine, training)
+    assert end.state == JobState.DONE and end.step == end.total_steps == CHAT_TRAINING["training_steps"]
+    assert "brand-green" in engine.styles()  # every client sees it now, and can draw with it
+    assert (engine.settings.lora_dir / "brand-green.safetensors").is_file()
+    assert not list((engine.settings.lora_dir / ".training").glob("chat-*"))  # the pictures on disk are gone
+    styled = await engine.submit("user", ImageRequest(prompt="a red circle", style="brand-green", count=1, seed=1))
+    assert len((await engine.result(styled)).pictures) == 1
+
+
+async def test_a_training_in_the_engine_can_be_cancelled_and_another_started(engine, green_pictures):
+    training = await engine.train_style("admin", chat_request(green_pictures))
+    await until_step(engine, training, 2)
+    assert engine.cancel(training)
+    end = await asyncio.wait_for(ending(engine, training), 10)
+    assert end.state == JobState.CANCELLED and end.error == ErrorCode.CANCELLED and end.step < end.total_steps
+    assert "brand-green" not in engine.styles()
+    assert not (engine.settings.lora_dir / "brand-green.safetensors").exists()
+    assert not list((engine.settings.lora_dir / ".training").glob("chat-*"))
+    engine.check_training("brand-green")  # the name is free again, and the engine no longer busy
+    again = await engine.train_style("admin", chat_request(green_pictures))
+    engine.cancel(again)
+    assert (await ending(engine, again)).state == JobState.CANCELLED
+
+
+async def test_training_requests_that_cannot_be_trained_are_refused_at_once_with_a_code(engine, green_pictures):
+    from engine.fleet.client import FleetService
+
+    def code_of(name: str) -> ErrorCode:
+        with pytest.raises(TrainingRefused) as refused:
+            engine.check_training(name)
+        return refused.value.code
+
+    assert code_of("Bad Name!") == ErrorCode.STYLE_NAME
+    assert code_of("night") == ErrorCode.STYLE_EXISTS
+    for pictures in (4, 51):
+        files = chat_request(green_pictures).pictures
+        many = TrainingRequest(name="fine", pictures=(files * 7)[:pictures])
+        with pytest.raises(TrainingRefused) as refused:
+            await engine.train_style("admin", many)
+        assert refused.value.code == ErrorCode.TRAINING_PICTURES
+    broken = (*chat_request(green_pictures, count=5).pictures[:4], b"not a picture")
+    with pytest.raises(TrainingRefused) as refused:
+        await engine.train_style("admin", TrainingRequest(name="fine", pictures=broken))
+    assert refused.value.code == ErrorCode.BAD_IMAGE
+    running = await engine.train_style("admin", chat_request(green_pictures))
+    assert code_of("another") == ErrorCode.TRAINING_BUSY
+    engine.cancel(running)
+    fleet = FleetService("redis://127.0.0.1:1", engine.settings)  # never connects: refused before any call
+    with pytest.raises(TrainingRefused) as refused:
+        await fleet.train_style("admin", chat_request(green_pictures))
+    assert refused.value.code == ErrorCode.TRAINING_UNAVAILABLE
