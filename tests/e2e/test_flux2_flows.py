@@ -14,7 +14,7 @@ from engine.images import read_parameters
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 PORT = free_port()
 # PUBLIC_URL: the 🖌 Region Mini App is offered (only where the family can repaint a region).
-BOT_ENV = {"ENGINE_MODEL": "tiny-flux2", "ENGINE_UPSCALE_LONG_SIDE": "1024", "PUBLIC_URL": f"http://127.0.0.1:{PORT}",
+BOT_ENV = {"ENGINE_MODEL": "tiny-flux2", "ENGINE_UPSCALE_LONG_SIDE": "512", "PUBLIC_URL": f"http://127.0.0.1:{PORT}",
            "HTTP_PORT": str(PORT), "HTTP_HOST": "127.0.0.1"}  # fmt: skip
 
 
@@ -56,7 +56,7 @@ async def test_4k_file_names_the_family_and_its_picture(tg: FakeTelegram, bot):
     await user.press(buttons, "4K 1")
     await user.next_photo(timeout=120)
     document = await user.next_document(timeout=60)
-    assert max(decoded(document.document).size) == 1024
+    assert max(decoded(document.document).size) == 512
     params = read_parameters(document.document)
     assert params["family"] == "flux2_klein" and params["mode"] == "upscale"
 
