@@ -9,7 +9,9 @@ Not covered: mix and reimagine (the kit has no image-prompt adapter) and remix (
 
 from __future__ import annotations
 
+import io
 import itertools
+import random
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from pixels import background_share, params, picture, ssim, subject_share
 from engine.api import ImageRequest, Mode
 from engine.settings import EngineSettings
 from engine.studio import Hooks, Studio
-from engine.training.shapes import BACKGROUNDS, COLOURS, KIT, SHAPES, caption
+from engine.training.shapes import BACKGROUNDS, COLOURS, KIT, SHAPES, caption, draw
 
 STYLES = KIT.parent / "tiny-shapes-styles.yaml"
 
@@ -124,3 +126,39 @@ def test_an_upscale_keeps_the_content(studio, red_circle):
     small = big.resize(source.size, Image.Resampling.LANCZOS)
     assert ssim(small, source) > 0.9
     assert background_share(big, "white") > 0.8 and subject_share(big, "red") > 0.6
+
+
+# ---- /describe: the kit's trained captioner (engine/training/captioner.py) -----------------------------------------
+def test_a_photo_of_any_shape_is_described_by_its_colour_shape_and_background(studio):
+    """Every combination whose shape can be seen (not white on white), drawn bigger than the kit's pictures and sent
+    as a JPEG, as a phone would: the first prompt says what it shows; the others are distinct and fewer than 4."""
+    rng, wrong = random.Random(8), []
+    for colour, shape, background in itertools.product(COLOURS, SHAPES, BACKGROUNDS):
+        if colour == background:
+            continue
+        out = io.BytesIO()
+        draw(colour, shape, background, rng, size=300).save(out, format="JPEG", quality=85)
+        prompts = studio.describe(picture(out.getvalue()))
+        assert 1 <= len(prompts) <= 3 and len({p.casefold() for p in prompts}) == len(prompts), prompts
+        if prompts[0] != caption(colour, shape, background):
+            wrong.append((caption(colour, shape, background), prompts))
+    assert not wrong, wrong
+
+
+def test_a_picture_the_kit_drew_is_described_by_its_own_prompt(studio, red_circle):
+    assert studio.describe(picture(red_circle))[0] == "a red circle on a white background"
+
+
+async def test_the_engine_describes_a_file_and_refuses_a_broken_one(studio, red_circle):
+    from engine.api import BadImage, ShuttingDown
+    from engine.service import Engine
+
+    engine = Engine(studio.settings, studio=studio)
+    await engine.start()
+    assert engine.can_describe()
+    assert (await engine.describe(red_circle))[0] == "a red circle on a white background"
+    with pytest.raises(BadImage):
+        await engine.describe(b"not a picture")
+    await engine.close()
+    with pytest.raises(ShuttingDown):
+        await engine.describe(red_circle)
