@@ -145,10 +145,10 @@ def with_tiny_kit(settings: EngineSettings) -> EngineSettings:
 
 def _with_shapes_kit(settings: EngineSettings) -> EngineSettings:
     """tiny-shapes has learned to draw: the tiny kit's random adapters and GAN would only add noise to it. Its own
-    trained captioner (/describe) comes with it, unless configured otherwise."""
-    from .training.shapes import CAPTIONER
+    trained captioner (/describe) and translator (Russian prompts) come with it, unless configured otherwise."""
+    from .training.shapes import CAPTIONER, TRANSLATOR
 
-    kit_paths = {"caption_model": str(CAPTIONER)}
+    kit_paths = {"caption_model": str(CAPTIONER), "translator": str(TRANSLATOR)}
     update = {key: value for key, value in kit_paths.items() if not getattr(settings, key)}
     settings = settings.model_copy(update=update)
     return settings.model_copy(update={key: "" for key in kit_paths if getattr(settings, key) == "none"})

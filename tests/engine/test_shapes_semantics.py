@@ -3,7 +3,9 @@ with its real defaults (the default sampler, 30 steps, guidance 6): every colour
 asked; a subtle variation keeps the picture and a strong one changes more; a restyle keeps the seed and changes
 what the style changes; a zoom-out keeps the picture in the middle and continues its background (the inpainting
 path: only the masked border is repainted). An upscale to 512 px scaled back down should be the source: it is not
-(a strict xfail, see the test).
+(a strict xfail, see the test). The kit's captioner describes a photo of any shape by its colour, shape and
+background (/describe), and a Russian prompt ("красный круг на белом фоне") draws what it says through the kit's
+translator.
 
 Not covered: mix and reimagine (the kit has no image-prompt adapter) and remix (no structure adapter)."""
 
@@ -22,6 +24,7 @@ from engine.api import ImageRequest, Mode
 from engine.settings import EngineSettings
 from engine.studio import Hooks, Studio
 from engine.training.shapes import BACKGROUNDS, COLOURS, KIT, SHAPES, caption, draw
+from engine.training.translator import russian
 
 STYLES = KIT.parent / "tiny-shapes-styles.yaml"
 
@@ -162,3 +165,18 @@ async def test_the_engine_describes_a_file_and_refuses_a_broken_one(studio, red_
     await engine.close()
     with pytest.raises(ShuttingDown):
         await engine.describe(red_circle)
+
+
+# ---- Russian prompts: the kit's trained translator (engine/training/translator.py) ---------------------------------
+def test_a_russian_prompt_draws_what_it_says(studio):
+    """Through the engine's translation step (engine/prompts.py), as any Russian prompt on an English-only encoder."""
+    cases = [("red", "circle", "white"), ("blue", "square", "black"), ("yellow", "triangle", "white")]
+    plans = [
+        studio.plan(ImageRequest(prompt=russian(c, s, b), count=1, seed=100 + i)) for i, (c, s, b) in enumerate(cases)
+    ]
+    assert plans[0].request.prompt == "красный круг на белом фоне"
+    results = studio.run(plans, Hooks())
+    for (colour, shape, background), plan, result in zip(cases, plans, results, strict=True):
+        assert plan.prompt == caption(colour, shape, background)  # what the text encoder saw
+        image = picture(result.pictures[0].png)
+        assert background_share(image, background) >= 0.8 and subject_share(image, colour) >= 0.6, plan.prompt
