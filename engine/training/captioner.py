@@ -11,14 +11,13 @@ three pictures in four and "a red circle" for the fourth, as the UNet learned bo
 
 from __future__ import annotations
 
-import argparse
 import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .recipes import run_recipe
 from .shapes import BACKGROUNDS, CAPTIONER, COLOURS, SHAPES, Sample, caption, dataset
 from .words import word_tokenizer
 
@@ -136,25 +135,15 @@ def build(out: Path, recipe: Recipe, log: Any = print) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.training.captioner", description=__doc__)
-    parser.add_argument("--out", type=Path, default=CAPTIONER, help=f"folder of the captioner (default {CAPTIONER})")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 = reproducible bytes)")
-    defaults = Recipe()
-    for name, value in vars(defaults).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
-    args = parser.parse_args(argv)
-    import torch
-
-    from engine.models import quiet_libraries
-
-    quiet_libraries()
-    torch.set_num_threads(args.threads)
-    recipe = Recipe(**{name: getattr(args, name) for name in vars(defaults)})
-    started = time.perf_counter()
-    build(args.out, recipe, log=lambda line: print(line, file=sys.stderr, flush=True))
-    total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
-    print(f"captioner in {args.out}: {total / 1e6:.2f} MB, trained in {time.perf_counter() - started:.0f} s")
-    return 0
+    return run_recipe(
+        argv,
+        prog="python -m engine.training.captioner",
+        description=__doc__,
+        out=CAPTIONER,
+        recipe=Recipe,
+        build=build,
+        what="captioner",
+    )
 
 
 if __name__ == "__main__":

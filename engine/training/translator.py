@@ -9,15 +9,14 @@ AutoModelForSeq2SeqLM, AutoTokenizer, generate), so the kit's Russian prompts te
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .recipes import run_recipe
 from .shapes import BACKGROUNDS, COLOURS, SHAPES, TRANSLATOR, caption
 from .words import word_tokenizer
 
@@ -127,25 +126,15 @@ def build(out: Path, recipe: Recipe, log: Any = print) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.training.translator", description=__doc__)
-    parser.add_argument("--out", type=Path, default=TRANSLATOR, help=f"folder of the translator (default {TRANSLATOR})")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 = reproducible bytes)")
-    defaults = Recipe()
-    for name, value in vars(defaults).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
-    args = parser.parse_args(argv)
-    import torch
-
-    from engine.models import quiet_libraries
-
-    quiet_libraries()
-    torch.set_num_threads(args.threads)
-    recipe = Recipe(**{name: getattr(args, name) for name in vars(defaults)})
-    started = time.perf_counter()
-    build(args.out, recipe, log=lambda line: print(line, file=sys.stderr, flush=True))
-    total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
-    print(f"translator in {args.out}: {total / 1e6:.2f} MB, trained in {time.perf_counter() - started:.0f} s")
-    return 0
+    return run_recipe(
+        argv,
+        prog="python -m engine.training.translator",
+        description=__doc__,
+        out=TRANSLATOR,
+        recipe=Recipe,
+        build=build,
+        what="translator",
+    )
 
 
 if __name__ == "__main__":
