@@ -171,6 +171,12 @@ class Metered:
     def can_beautify(self) -> bool:
         return self.engine.can_beautify()
 
+    def can_describe(self) -> bool:
+        return self.engine.can_describe()
+
+    async def describe(self, image: bytes) -> tuple[str, ...]:
+        return await self.engine.describe(image)  # a caption makes no pictures: not counted against the quota
+
     async def submit(self, user: str, request: ImageRequest) -> str:
         day = self.quota.today()
         try:

@@ -22,6 +22,7 @@ class Kind(StrEnum):
     REQUEST = "request"  # a request for pictures (mode says which)
     PHOTO = "photo"  # the choices shown under one photo of the user's
     PAIR = "pair"  # the choices shown under two photos of the user's (a mix)
+    PROMPT = "prompt"  # a prompt offered to draw (/describe): each tap drafts a request from it
 
 
 class State(StrEnum):

@@ -67,6 +67,21 @@ class Requests:
         """Whether "✨ improve prompt" is offered: without a prompt LLM a user's "on" is kept but not used."""
         return self.engine.can_beautify()
 
+    def can_describe(self) -> bool:
+        """Whether "📝 Describe" is offered: a captioning model is configured."""
+        return self.engine.can_describe()
+
+    async def describe(self, picture: bytes, texts: Texts) -> list[str]:
+        """Up to three prompts that describe a user's picture (a clean copy from Intake); raises Refused."""
+        if self.closing:
+            raise Refused(texts("restarting"))
+        try:
+            return list(await self.engine.describe(picture))
+        except EngineError as error:
+            log.info("describe refused: %s", error)
+            self.refused(str(error.code))
+            raise Refused(screens.error_text(texts, error.code)) from None
+
     # ---- records ------------------------------------------------------------------------------------
     async def get(self, job_id: str) -> JobRecord | None:
         return await self.store.get_job(job_id)

@@ -260,6 +260,15 @@ class ImageService(Protocol):
         as typed, and a client should not offer the choice)."""
         ...
 
+    def can_describe(self) -> bool:
+        """Whether `describe` works here: a captioning model is configured (else a client hides the choice)."""
+        ...
+
+    async def describe(self, image: bytes) -> tuple[str, ...]:
+        """Up to three prompts (English) that describe the picture, an encoded file, best first; raises
+        ModeUnavailable (no captioner), BadImage, ShuttingDown, JobFailed."""
+        ...
+
     async def submit(self, user: str, request: ImageRequest) -> str:
         """Queue a job and return its id; raises QueueFull, ModeUnavailable, BadRequest, BadImage, ShuttingDown."""
         ...

@@ -54,6 +54,7 @@ class Models:
     upscaler: Any = None  # engine.esrgan.Upscaler or None (Lanczos)
     llm: Any = None  # (model, tokenizer) or None
     translator: Any = None  # (model, tokenizer) or None
+    captioner: Any = None  # engine.describe.Captioner or None (/describe)
     loras: dict[str, Path] = field(default_factory=dict)  # adapter name -> file
     fast_adapter: str = ""  # name of the few-step LoRA adapter, if loaded
     spec: Any = None  # engine.families.Family: its runners, defaults and gaps
@@ -116,8 +117,9 @@ def with_tiny_kit(settings: EngineSettings) -> EngineSettings:
 
     Set an option to "none" to leave that model out (e.g. ENGINE_UPSCALER=none tests a missing upscaler).
     """
-    if not settings.model.startswith("tiny") or settings.model == SHAPES_KIT:
-        # tiny-shapes has learned to draw: the tiny kit's random adapters and GAN would only add noise to it
+    if settings.model == SHAPES_KIT:
+        return _with_shapes_kit(settings)
+    if not settings.model.startswith("tiny"):
         return settings
     from .tiny import ensure
 
@@ -139,6 +141,17 @@ def with_tiny_kit(settings: EngineSettings) -> EngineSettings:
     settings = settings.model_copy(update=update)
     none = {key: "" for key in kit_paths if getattr(settings, key) == "none"}
     return settings.model_copy(update=none)
+
+
+def _with_shapes_kit(settings: EngineSettings) -> EngineSettings:
+    """tiny-shapes has learned to draw: the tiny kit's random adapters and GAN would only add noise to it. Its own
+    trained captioner (/describe) and translator (Russian prompts) come with it, unless configured otherwise."""
+    from .training.shapes import CAPTIONER, TRANSLATOR
+
+    kit_paths = {"caption_model": str(CAPTIONER), "translator": str(TRANSLATOR)}
+    update = {key: value for key, value in kit_paths.items() if not getattr(settings, key)}
+    settings = settings.model_copy(update=update)
+    return settings.model_copy(update={key: "" for key in kit_paths if getattr(settings, key) == "none"})
 
 
 def _with_family_kit(settings: EngineSettings, kit: Path) -> EngineSettings:
@@ -309,7 +322,7 @@ def _size_grid(t2i: Any) -> tuple[int, int]:
 
 
 def _load_side_models(models: Models, settings: EngineSettings) -> None:
-    """The models beside the diffusion pipelines: the upscaler and the prompt models."""
+    """The models beside the diffusion pipelines: the upscaler, the prompt models and the captioner."""
     if settings.upscaler:
         from .esrgan import load_upscaler
 
@@ -318,6 +331,10 @@ def _load_side_models(models: Models, settings: EngineSettings) -> None:
         models.llm = _load_causal_lm(settings.llm, models.device)
     if settings.translator:
         models.translator = _load_translator(settings.translator, models.device)
+    if settings.caption_model:
+        from .describe import load_captioner
+
+        models.captioner = load_captioner(settings.caption_model, models.device)
 
 
 def _prepare_pipelines(models: Models, settings: EngineSettings) -> None:

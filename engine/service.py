@@ -32,11 +32,13 @@ from .api import (
     JobState,
     JobStatus,
     Mode,
+    ModeUnavailable,
     QueueFull,
     ShuttingDown,
     TrainingRequest,
 )
 from .health import device_memory
+from .images import decode_source
 from .preview import PreviewClock, latent_preview
 from .queue import FairQueue
 from .settings import EngineSettings
@@ -158,6 +160,29 @@ class Engine:
 
     def can_beautify(self) -> bool:
         return getattr(self.studio.models, "llm", None) is not None
+
+    def can_describe(self) -> bool:
+        return self.studio.can_describe()
+
+    async def describe(self, image: bytes) -> tuple[str, ...]:
+        """Prompts that describe the picture (ImageService.describe). One caption is a fraction of a second of
+        the device, less than a single denoising step of most pictures: it takes the worker thread between two
+        pipeline calls instead of a place in the fair queue, and no user's caps."""
+        if self._closing:
+            raise ShuttingDown("the engine is restarting")
+        if not self.can_describe():
+            raise ModeUnavailable("no captioning model is configured (ENGINE_CAPTION_MODEL)")
+        picture = decode_source(image).picture  # a bad file is refused at once, off the worker thread
+        loop = asyncio.get_running_loop()
+        try:
+            prompts = await loop.run_in_executor(self._executor, self.studio.describe, picture)
+        except OutOfMemory:
+            await loop.run_in_executor(self._executor, _free_memory)
+            raise OutOfMemoryFailure("out of memory while describing a picture") from None
+        except Exception:
+            log.exception("describing a picture failed")
+            raise JobFailed("describing the picture failed", ErrorCode.INTERNAL) from None
+        return tuple(prompts)
 
     async def submit(self, user: str, request: ImageRequest) -> str:
         if self._closing:

@@ -72,6 +72,9 @@ class EngineSettings(BaseSettings):
     upscale_tile: int = Field(1024, ge=64, le=4096)  # pixels of a refinement tile; memory scales with it
     llm: str = ""  # chat LLM for prompt beautification (and translation when translator is empty)
     translator: str = ""  # seq2seq translation model (e.g. Helsinki-NLP/opus-mt-ru-en); empty = use the LLM
+    # /describe: an image-to-text model (e.g. Salesforce/blip-image-captioning-large) that writes prompts describing
+    # a photo (engine/describe.py); empty = none, and the bot offers no 📝 Describe.
+    caption_model: str = ""
     llm_timeout_s: float = Field(20.0, gt=0)
     beautify_system_prompt: str = (
         "You are a prompt engineer. Your mission is to expand prompts written by user. "

@@ -135,6 +135,23 @@ class Studio:
         spec = self.models.spec
         return frozenset(mode for mode in spec.runners if spec.available(mode, self.models))
 
+    def can_describe(self) -> bool:
+        """Whether a captioning model is loaded (/describe, engine/describe.py)."""
+        return getattr(self.models, "captioner", None) is not None
+
+    def describe(self, picture: Image.Image) -> list[str]:
+        """Up to three prompts that describe `picture`, best first; on the worker thread (the captioner shares the
+        device with the pipelines). Raises ModeUnavailable without a captioner."""
+        from .describe import describe
+
+        captioner = getattr(self.models, "captioner", None)
+        if captioner is None:
+            raise ModeUnavailable("no captioning model is configured (ENGINE_CAPTION_MODEL)")
+        try:
+            return describe(captioner, picture)
+        except torch.OutOfMemoryError as error:
+            raise OutOfMemory(str(error)) from error
+
     # ---- submit time: the event loop ----------------------------------------------------------------
     def plan(self, request: ImageRequest) -> Plan:
         """Runs on the event loop at submit: cheap, validation and planning, no model calls. Raises BadRequest,

@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from . import admin, edit, errors, history, jobs, photos, prompt, results, settings, start, training
+from . import admin, describe, edit, errors, history, jobs, photos, prompt, results, settings, start, training
 
 
 def get_routers() -> list[Router]:
@@ -12,6 +12,7 @@ def get_routers() -> list[Router]:
         start.router,  # /start, /help, example prompts
         settings.router,  # /settings, /styles
         jobs.router,  # /cancel, the Cancel button
+        describe.router,  # /describe and 📝 Describe: prompts that describe a photo (before photos take the photo)
         edit.router,  # ✏️ Edit and 🖌 Region, the answer to "What should change?" (before any other text)
         photos.router,  # photos, albums, files; the choices under them
         results.router,  # the buttons under results

@@ -144,7 +144,8 @@ async def _offer_one(
     record = await requests.draft(
         owner, *place(message), prefs, caption, kind=Kind.PHOTO, aspect="", source_file_ids=[file_id]
     )
-    markup = photo_keyboard(texts, record.id, requests.modes(), region_links(requests.public_url, record))
+    region = region_links(requests.public_url, record)
+    markup = photo_keyboard(texts, record.id, requests.modes(), region, describes=requests.can_describe())
     text = texts("photos-unavailable") if not markup.inline_keyboard else notice + texts("photo-choices")
     target = ReplyParameters(message_id=reply_to or message.message_id, allow_sending_without_reply=True)
     await message.answer(text, reply_markup=markup if markup.inline_keyboard else None, reply_parameters=target)

@@ -106,6 +106,7 @@ class PhotoAct(StrEnum):
     PAIR = "pair"  # wait for a second photo to mix with this one
     ONLY_LAST = "only"  # of two photos, just the last one: its own choices
     EDIT = "edit"  # change the photo as the user writes next
+    DESCRIBE = "describe"  # prompts that describe the photo (handlers/describe.py)
 
 
 class PhotoCb(CallbackData, prefix="p"):
@@ -153,6 +154,12 @@ class ShelfCb(CallbackData, prefix="h"):
     starred: bool = False
     page: int = 0
     job: str = ""  # OPEN
+
+
+class OfferedCb(CallbackData, prefix="o"):
+    """A prompt the bot offered (/describe): draw it. `job` is its record (bot.records.Kind.PROMPT)."""
+
+    job: str
 
 
 class ExampleCb(CallbackData, prefix="e"):

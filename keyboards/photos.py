@@ -34,9 +34,14 @@ def _offered(act: PhotoAct, modes: Collection[Mode]) -> bool:
 
 
 def photo_keyboard(
-    texts: Texts, job: str, modes: Collection[Mode], region_url: Callable[[int], str] | None = None
+    texts: Texts,
+    job: str,
+    modes: Collection[Mode],
+    region_url: Callable[[int], str] | None = None,
+    describes: bool = False,
 ) -> InlineKeyboardMarkup:
-    """region_url: picture -> the Mini App's address (bot/links.py; the photo is picture 0); None: no 🖌 Region."""
+    """region_url: picture -> the Mini App's address (bot/links.py; the photo is picture 0); None: no 🖌 Region.
+    describes: a captioning model is configured (📝 Describe, handlers/describe.py)."""
     builder = InlineKeyboardBuilder()
     for act, key in PHOTO_CHOICES:
         if _offered(act, modes):
@@ -45,6 +50,8 @@ def photo_keyboard(
             builder.add(
                 InlineKeyboardButton(text=texts.plain("btn-photo-region"), web_app=WebAppInfo(url=region_url(0)))
             )
+    if describes:
+        builder.button(text=texts.plain("btn-photo-describe"), callback_data=PhotoCb(job=job, act=PhotoAct.DESCRIBE))
     builder.adjust(1)  # the labels are long: one a row reads best on a phone
     return builder.as_markup()
 

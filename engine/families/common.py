@@ -81,7 +81,8 @@ def upscale_gan(studio: Any, plans: list, hooks: Any) -> list[list[Image.Image]]
 
 
 def upscale_refined(img2img: Callable) -> Callable:
-    """4K by the GAN, then each native-size tile refined by the family's img2img at REFINE_STRENGTH."""
+    """4K by the GAN, then each native-size tile refined by the family's img2img (engine/modes/upscale.py's
+    refine_strength), then kept consistent with the source (keep_source)."""
 
     def run(studio: Any, plans: list, hooks: Any) -> list[list[Image.Image]]:
         return [upscale_with(studio, plan, hooks, img2img) for plan in plans]
@@ -114,14 +115,15 @@ def upscale_with(studio: Any, plan: Any, hooks: Any, img2img: Callable | None) -
     if refined is None:
         return []
     if work == target:
-        return [refined]
-    return [sd_upscale.transfer_detail(base, small, refined)]
+        return [sd_upscale.keep_source(refined, source)]
+    return [sd_upscale.keep_source(sd_upscale.transfer_detail(base, small, refined), source)]
 
 
 def _refine_tiles(studio, plan, hooks, img2img, picture: Image.Image, windows, progress) -> Image.Image | None:
     pixels = torch.from_numpy(np.array(picture)).permute(2, 0, 1)  # uint8 [3, H, W]
     out = np.empty((picture.height, picture.width, 3), np.uint8)
-    strength = plan.request.strength or sd_upscale.REFINE_STRENGTH
+    across = max(picture.size) / max(windows[0].h, windows[0].w)  # the windows are the family's native size
+    strength = sd_upscale.refine_strength(across, plan.request.strength)
     quiet = type(hooks)(interrupted=hooks.interrupted)  # progress counts tiles, not their steps
 
     def model(batch: torch.Tensor, chunk: list) -> torch.Tensor:

@@ -189,6 +189,13 @@ class FleetService:
     def can_beautify(self) -> bool:
         return any(info["llm"] for info in self._workers.values())
 
+    def can_describe(self) -> bool:
+        """Not over the fleet yet: the workers take picture jobs only, so the bot offers no /describe."""
+        return False
+
+    async def describe(self, image: bytes) -> tuple[str, ...]:
+        raise ModeUnavailable("describing pictures is not served by the fleet's workers")
+
     async def submit(self, user: str, request: ImageRequest) -> str:
         if self._closing:
             raise ShuttingDown("the bot is restarting")

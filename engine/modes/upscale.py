@@ -2,10 +2,12 @@
 
 1. Enlarge: the configured ESRGAN-family model (engine/esrgan.py) once, over tiles, then Lanczos to the exact
    target (long side settings.upscale_long_side); with no upscaler, Lanczos alone.
-2. Refine (modes/refine.py, MultiDiffusion over latent windows, VAE in tiles) at REFINE_STRENGTH. The pass works
-   at most at REFINE_MAX_FACTOR x the model's native size: SDXL (1024) and SD1.5 (512) refine a 4K picture at full
-   size; a smaller model (the tiny kit: 128 px -> 1024) refines a reduced copy, and the detail it added (refined
-   minus the copy) is enlarged and laid onto the GAN's picture.
+2. Refine (modes/refine.py, MultiDiffusion over latent windows, VAE in tiles) at REFINE_STRENGTH, less where the
+   windows are much smaller than the picture (`refine_strength`). The pass works at most at REFINE_MAX_FACTOR x the
+   model's native size: SDXL (1024) and SD1.5 (512) refine a 4K picture at full size; a smaller model (the tiny kit:
+   128 px -> 1024) refines a reduced copy, and the detail it added (refined minus the copy) is enlarged and laid
+   onto the GAN's picture.
+3. Keep the source (`keep_source`): the picture scaled down to the source's size is the source again.
 
 Memory is bounded by the tile size (settings.upscale_tile), not the picture's: every model call sees at most
 upscale_tile^2 output pixels (a GAN tile, a VAE tile, a batch of UNet windows; guidance doubles the UNet's batch as
@@ -13,7 +15,7 @@ in every pipeline), the blending buffers hold about one row of tiles, and the on
 are the picture itself (8-bit, a few copies of 3-4 bytes a pixel) and its latent (1/64 of the pixels).
 Stated bound, checked by tests/engine/test_upscale.py with the tiny kit on CPU: during a 4096 x 4096 upscale the
 peak resident memory grows by at most 24 bytes x output pixels + 400 bytes x upscale_tile^2 (784 MiB at the
-defaults); measured 420-460 MiB from 512 and from 1024 px sources. (The per-tile term depends on the model's
+defaults); measured 440-520 MiB from 512 and from 1024 px sources. (The per-tile term depends on the model's
 widths: a real SDXL VAE needs more per tile pixel, on the GPU; it still does not grow with the picture.)
 """
 
@@ -29,8 +31,16 @@ from PIL import Image, ImageChops
 from ..tiles import Window, grid, map_tiles
 from .refine import Refiner, to_uint8
 
-REFINE_STRENGTH = 0.3  # Fooocus refines its upscale at 0.382; lower keeps more of the picture
+REFINE_STRENGTH = 0.3  # Fooocus refines its 1.5x / 2x upscales at 0.382; lower keeps more of the picture
+# Windows across the picture up to which REFINE_STRENGTH applies: a window then holds a quarter of the picture or
+# more, as in the 2x upscales of Fooocus and Ultimate SD Upscale. Every window is drawn with the whole picture's
+# prompt, so where a window holds only a small part of the picture the model paints the prompt's subject into each
+# one (tiny-shapes at 0.3, 8 x 8 windows over 512 px: a new circle in every window). Beyond, the strength falls
+# with the share of the picture a window holds: SDXL's 4K (4 windows across) refines at 0.075, SD1.5's (8 across)
+# at 0.02, a touch; Fooocus stops diffusion altogether above 2800 px (2.7 x SDXL's native size).
+FULL_STRENGTH_ACROSS = 2.0
 REFINE_MAX_FACTOR = 8
+BACK_PROJECTIONS = 2  # about 1 s of CPU each at 4K
 GAN_OVERLAP_PX = 16  # input pixels shared by neighbouring GAN tiles
 LANCZOS = Image.Resampling.LANCZOS
 
@@ -42,6 +52,14 @@ def run(studio, plans, hooks) -> list[list[Image.Image]]:
 def target_size(width: int, height: int, long_side: int) -> tuple[int, int]:
     scale = long_side / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def refine_strength(across: float, asked: float | None = None) -> float:
+    """The refinement's strength with windows `across` times smaller than the picture (its long side); a request's
+    own strength (`asked`) is kept."""
+    if asked:
+        return asked
+    return REFINE_STRENGTH * min(1.0, (FULL_STRENGTH_ACROSS / across) ** 2)
 
 
 def refine_size(width: int, height: int, native: int, multiple: int) -> tuple[int, int]:
@@ -77,7 +95,8 @@ def upscale(studio, plan, hooks) -> list[Image.Image]:
     target = target_size(width, height, settings.upscale_long_side)
     tile = settings.upscale_tile // (2 if hooks.low_memory else 1)  # the retry after running out of memory
     work = refine_size(*target, models.native, models.multiple)
-    refiner = Refiner(studio, plan, hooks, work, tile, plan.request.strength or REFINE_STRENGTH)
+    strength = refine_strength(max(work) / min(tile, models.native), plan.request.strength)
+    refiner = Refiner(studio, plan, hooks, work, tile, strength)
     gan_tiles = len(_gan_windows(models.upscaler, source.size, target, tile))
     progress = Progress(hooks, gan_tiles + refiner.units)
     base = enlarge(models.upscaler, source, target, tile, hooks.interrupted, progress.stage())
@@ -88,10 +107,27 @@ def upscale(studio, plan, hooks) -> list[Image.Image]:
     if refined is None:
         return []
     if work == target:
-        return [refined]
+        return [keep_source(refined, source)]
     if work[0] >= 0.9 * target[0]:  # refined at (nearly) full size: only round the size
-        return [refined.resize(target, LANCZOS)]
-    return [transfer_detail(base, small, refined)]
+        return [keep_source(refined.resize(target, LANCZOS), source)]
+    return [keep_source(transfer_detail(base, small, refined), source)]
+
+
+def keep_source(picture: Image.Image, source: Image.Image) -> Image.Image:
+    """`picture` made consistent with the `source` it enlarges: iterative back-projection (Irani and Peleg 1991; the
+    data consistency of diffusion super-resolution, as in ILVR): the difference between the source and the picture
+    scaled down to its size is enlarged and added, BACK_PROJECTIONS times. What the refinement (or the VAE's round
+    trip) changed at the source's own scale, a colour or a shape, is undone; what it added finer than the source's
+    pixels stays. Each pass leaves about a fifth of the difference on a photo (Lanczos both ways)."""
+    if source.width >= picture.width or source.height >= picture.height:
+        return picture  # nothing finer than the source to keep apart
+    for _ in range(BACK_PROJECTIONS):
+        small = picture.resize(source.size, LANCZOS)
+        # Both signs as 8-bit pictures of their own: one offset picture would clip differences beyond +-128
+        lighter = ImageChops.subtract(source, small).resize(picture.size, LANCZOS)
+        darker = ImageChops.subtract(small, source).resize(picture.size, LANCZOS)
+        picture = ImageChops.subtract(ImageChops.add(picture, lighter), darker)
+    return picture
 
 
 def transfer_detail(base: Image.Image, before: Image.Image, after: Image.Image) -> Image.Image:

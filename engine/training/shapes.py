@@ -39,6 +39,8 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 SHAPES = ("circle", "square", "triangle")
 BACKGROUNDS = ("white", "black")
 KIT = Path(__file__).resolve().parents[1] / "kits" / "tiny-shapes"
+CAPTIONER = KIT.parent / "tiny-shapes-captioner"  # /describe for the kit: engine/training/captioner.py
+TRANSLATOR = KIT.parent / "tiny-shapes-translator"  # Russian prompts for the kit: engine/training/translator.py
 SCALING_PLACEHOLDER = 1.0
 
 

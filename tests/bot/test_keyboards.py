@@ -16,6 +16,7 @@ from keyboards.callbacks import (
     pack_value,
     unpack_value,
 )
+from keyboards.describe import described_keyboard
 from keyboards.draft import draft_keyboard
 from keyboards.jobs import in_progress_keyboard
 from keyboards.photos import mix_keyboard, photo_keyboard
@@ -57,6 +58,10 @@ def every_keyboard(locale: str) -> list[InlineKeyboardMarkup]:
         pick_keyboard(texts, JOB, 4, ResultAct.REMIX),
     ]
     boards += [zoom_keyboard(texts, JOB, 4), photo_keyboard(texts, JOB, ALL_MODES), mix_keyboard(texts, JOB, ALL_MODES)]
+    boards += [
+        photo_keyboard(texts, JOB, ALL_MODES, describes=True),
+        described_keyboard([(JOB, "a long prompt " * 9)] * 3),
+    ]
     boards.append(
         settings_keyboard(texts, translator, USER, locale, "Watercolor", "9:16", 4, True, offer_beautify=True)
     )
@@ -94,6 +99,8 @@ def test_results_keyboard_hides_what_the_engine_cannot_do():
     rows = [[button.text for button in row] for row in full.inline_keyboard]
     assert rows[0] == ["V1", "V2", "V3", "V4"] and rows[1] == ["4K 1", "4K 2", "4K 3", "4K 4"]
     assert photo_keyboard(texts, JOB, {"generate"}).inline_keyboard == []
+    described = photo_keyboard(texts, JOB, {"generate"}, describes=True)  # a captioning model is configured
+    assert [button.text for row in described.inline_keyboard for button in row] == ["📝 Describe"]
 
 
 def test_the_improve_toggle_shows_only_where_the_server_can_improve_prompts():

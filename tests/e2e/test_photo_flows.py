@@ -24,6 +24,15 @@ async def test_one_photo_gets_the_choices_the_server_can_do(tg: FakeTelegram, bo
     assert ("Upscale to 4K" in " ".join(answer.labels)) == ("upscale" in modes)
     assert ("Redraw, keep outlines" in " ".join(answer.labels)) == ("remix" in modes)
     assert ("Mix with another photo" in " ".join(answer.labels)) == ("mix" in modes)
+    assert "Describe" not in " ".join(answer.labels)  # the tiny kit has no captioning model
+
+
+async def test_describe_without_a_captioning_model_says_it_is_not_available(tg: FakeTelegram, bot, sample_bytes):
+    for user_id, language, text in ((211, "en", "Describing photos is not available"), (212, "ru", "недоступно")):
+        user = FakeUser(tg, user_id, language_code=language)
+        await user.send_photo(sample_bytes("chelsea.png"), caption="/describe")
+        answer = await user.next_message()
+        assert text in answer.text and answer.buttons == []
 
 
 @needs("remix")

@@ -1,10 +1,12 @@
-"""Prompt tags and styles added while the bot runs, through the real bot on the trained tiny-shapes kit.
+"""Prompt tags, styles added while the bot runs, and /describe, through the real bot on the trained tiny-shapes kit.
 
 A user toggles "+ white background" on the style screen, picks a style and gets pictures whose caption names the
 tag; under the results the tags are toggles too, and a tap draws the same prompt and seed again with the tag
 switched. A style the administrator adds to the styles file (as `train-style` does) shows in every user's style
 keyboard without a restart. An administrator trains a style from pictures sent in the chat (/train_style): the
-training gives way to a user's drawing, and then everyone draws in the style, greener. Both languages.
+training gives way to a user's drawing, and then everyone draws in the style, greener. A photo of a red circle,
+described (📝 Describe, or /describe as its caption or in reply to it), gets "a red circle on a white background"
+among its prompts, and a tap on it draws red circles on white. Both languages.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 import yaml
 from e2e.helpers import fast_env
 from fakegram import FakeTelegram, FakeUser
-from pixels import NAMES, labels, picture
+from pixels import NAMES, background_share, labels, picture, subject_share
 
 from engine.training.shapes import KIT, SHAPES, draw
 
@@ -57,7 +59,7 @@ def meta(caption: str) -> str:
 
 
 ADMINS = (1210, 1214)
-USERS = (1201, 1202, 1203, 1204, 1211, 1212)
+USERS = (1201, 1202, 1203, 1204, 1211, 1212, 1221, 1222, 1223, 1224)
 # A chat's training on tiny-shapes: few steps, a big batch and a high rate make a style in seconds.
 TRAINING = {"ENGINE_TRAINING_STEPS": "60", "ENGINE_TRAINING_BATCH": "8", "ENGINE_TRAINING_LR": "5e-3"}
 
@@ -227,3 +229,77 @@ async def test_bad_training_input_is_explained_and_a_training_can_be_cancelled(t
     await admin.press(counter, "Cancel")
     ended = await admin.next_edit(lambda m: m.message_id == counter.message_id and "✖" in (m.text or ""), timeout=60)
     assert ended.text == "✖ Training of the style cancelled-one cancelled; nothing was added."
+
+
+# ---- /describe: prompts that describe a photo ----------------------------------------------------------------------
+def photo_of(colour: str, shape: str, background: str) -> bytes:
+    """A user's photo of a flat shape, bigger than the kit draws (the captioner reads any size)."""
+    out = io.BytesIO()
+    draw(colour, shape, background, random.Random(5), size=320).save(out, format="PNG")
+    return out.getvalue()
+
+
+def pictures_of(user: FakeUser, buttons) -> list:
+    """The pictures the message with their buttons replies to: its album's photos, in order."""
+    first = user.tg.message(user.chat_id, buttons.message["reply_to_message"]["message_id"]) or {}
+    album = [first]
+    while (after := user.tg.message(user.chat_id, album[-1]["message_id"] + 1)) and "photo" in after:
+        if after.get("media_group_id") is None or after.get("media_group_id") != first.get("media_group_id"):
+            break
+        album.append(after)
+    return [picture(user.tg.file(m["photo"][-1]["file_id"]).data) for m in album if "photo" in m]
+
+
+async def described(user: FakeUser) -> object:
+    return await user.next_message(lambda m: m.buttons != [] and "📝" in (m.text or ""), timeout=60)
+
+
+async def test_a_described_photo_offers_prompts_and_a_tap_draws_one(tg: FakeTelegram, bot):
+    user = FakeUser(tg, 1221)
+    photo = await user.send_photo(photo_of("red", "circle", "white"))
+    choices = await user.next_message(lambda m: m.buttons != [])
+    await user.press(choices, "📝 Describe")
+    prompts = await described(user)
+    assert "Prompts that describe this picture" in prompts.text
+    assert 1 <= len(prompts.labels) <= 3 and len(set(prompts.labels)) == len(prompts.labels)
+    assert prompts.labels[0] == "1. a red circle on a white background"
+    assert "a red circle on a white background" in prompts.text
+    assert prompts.message["reply_to_message"]["message_id"] == choices.message_id != photo["message_id"]
+
+    await user.press(prompts, "a red circle on a white background")
+    screen = await user.next_message(lambda m: m.buttons != [])  # a new user: the style screen, as for a typed prompt
+    assert "a red circle on a white background" in screen.text
+    await user.press(screen, "No style")
+    caption, buttons = await delivered(user)
+    assert "a red circle on a white background" in caption
+    pictures = pictures_of(user, buttons)
+    drawn = [background_share(p, "white") > 0.8 and subject_share(p, "red") > 0.6 for p in pictures]
+    assert len(pictures) == 4 and sum(drawn) >= 3, drawn  # what the prompt says, as the pictures show
+
+
+async def test_describe_as_a_caption_or_a_reply_in_russian(tg: FakeTelegram, bot):
+    user = FakeUser(tg, 1222, language_code="ru")
+    await user.send_photo(photo_of("blue", "square", "black"), caption="/describe")
+    prompts = await described(user)
+    assert "Запросы, которые описывают эту картинку" in prompts.text
+    assert prompts.labels[:2] == ["1. a blue square on a black background", "2. a blue square"]
+    await user.press(prompts, "2. a blue square")
+    screen = await user.next_message(lambda m: m.buttons != [])
+    assert "Выберите стиль для:\na blue square\n" in screen.text + "\n" and "Без стиля" in " ".join(screen.labels)
+
+    photo = await user.send_photo(photo_of("yellow", "triangle", "white"))
+    await user.next_message(lambda m: m.buttons != [])  # the photo's choices
+    await user.send_command("/describe", reply_to=photo)
+    prompts = await described(user)
+    assert prompts.labels[0] == "1. a yellow triangle on a white background"
+
+
+async def test_describe_without_a_photo_says_how_in_both_languages(tg: FakeTelegram, bot):
+    for user_id, language, how in ((1223, "en", "Send a photo with /describe"), (1224, "ru", "Пришлите фото")):
+        user = FakeUser(tg, user_id, language_code=language)
+        await user.send_command("/describe")
+        assert how in (await user.next_message()).text
+        text = await user.send_text("a green circle")
+        await user.next_message(lambda m: m.buttons != [])  # its style screen
+        await user.send_command("/describe", reply_to=text)  # a reply to a text, not a photo
+        assert how in (await user.next_message()).text

@@ -203,3 +203,22 @@ def test_the_tiny_llm_out_of_time_falls_back(tiny_llm):
     started = time.perf_counter()
     assert prompts.beautify(tiny_llm, EngineSettings(llm_timeout_s=0.01), "a red fox", 1) == "a red fox"
     assert time.perf_counter() - started < 5
+
+
+# ---- /describe: captions as prompts (engine/describe.py) --------------------------------------------------------
+def test_captions_become_clean_prompts_without_the_captioners_stock_openings():
+    from engine.describe import clean
+
+    assert clean("arafed man sitting on a bench in the park.") == "man sitting on a bench in the park"
+    assert clean("there is a red fox in the snow") == "a red fox in the snow"
+    assert clean("<b>a cat</b> on a **sofa**\n") == "a cat on a sofa"
+
+
+def test_up_to_three_distinct_likely_captions_are_offered_in_the_beams_order():
+    from engine.describe import MAX_SCORE_GAP, pick
+
+    beams = ["a red fox in the snow", "A red fox in the snow.", "a fox in snow", "a dog", "a fox", "a cat"]
+    scores = [-2.0, -2.1, -1.5, -1.5 - MAX_SCORE_GAP - 0.1, -3.0, -3.2]
+    assert pick(beams, scores) == ["a red fox in the snow", "a fox in snow", "a fox"]  # "a dog" is a guess
+    assert pick(beams, scores, count=1) == ["a red fox in the snow"]
+    assert pick([], []) == []

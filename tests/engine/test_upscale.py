@@ -114,6 +114,28 @@ def test_detail_transfer_adds_only_what_the_refinement_changed():
     assert np.array_equal(np.asarray(upscale.transfer_detail(base, small, small)), np.asarray(base))
 
 
+def test_keeping_the_source_undoes_changes_at_its_scale_and_keeps_finer_detail():
+    rng = np.random.default_rng(2)
+    coarse = Image.fromarray(rng.integers(40, 216, (6, 8, 3), dtype=np.uint8))
+    source = coarse.resize((32, 24), Image.Resampling.BICUBIC)  # a picture's colours vary smoothly, not as noise
+    enlarged = np.asarray(source.resize((128, 96), Image.Resampling.LANCZOS)).astype(int)
+    changed = enlarged.copy()
+    changed[20:60, 30:70] = (230, 20, 20)  # a new shape, bigger than a source pixel (4 x 4 here)
+    kept = upscale.keep_source(Image.fromarray(changed.clip(0, 255).astype(np.uint8)), source)
+    small = np.asarray(kept.resize(source.size, Image.Resampling.LANCZOS)).astype(int)
+    assert np.abs(small - np.asarray(source).astype(int)).mean() < 3  # scaled down it is the source again
+    fine = enlarged + 12 * (np.indices((96, 128)).sum(0) % 2 * 2 - 1)[..., None]  # detail finer than a source pixel
+    fine = fine.clip(0, 255).astype(np.uint8)
+    assert np.abs(np.asarray(upscale.keep_source(Image.fromarray(fine), source)).astype(int) - fine).mean() < 3
+
+
+def test_the_refinement_is_gentler_where_a_window_holds_a_small_part_of_the_picture():
+    assert upscale.refine_strength(1.0) == upscale.refine_strength(2.0) == upscale.REFINE_STRENGTH
+    assert upscale.refine_strength(4.0) == pytest.approx(upscale.REFINE_STRENGTH / 4)  # SDXL's 4K: 4 windows across
+    assert upscale.refine_strength(8.0) == pytest.approx(upscale.REFINE_STRENGTH / 16)  # SD1.5's 4K
+    assert upscale.refine_strength(8.0, asked=0.5) == 0.5  # a request's own strength is kept
+
+
 # ---- 4K -----------------------------------------------------------------------------------------------------------
 def _rss() -> tuple[int, int]:
     status = Path("/proc/self/status").read_text()

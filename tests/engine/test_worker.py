@@ -340,3 +340,15 @@ async def test_a_finished_jobs_pictures_leave_memory_once_its_client_has_them(st
         assert engine.status(nobody).result is None
     finally:
         await engine.close()
+
+
+async def test_without_a_captioning_model_describe_is_not_offered(studio):
+    from engine.api import ModeUnavailable
+
+    engine = await started(studio)
+    try:
+        assert not engine.can_describe()
+        with pytest.raises(ModeUnavailable):
+            await engine.describe(b"")
+    finally:
+        await engine.close()
