@@ -20,7 +20,7 @@ BURST = 10  # the quota test sends 8 updates within a second when jobs are quick
 DENIED = "only for the company's employees"
 BOT_REDIS = True
 BOT_ENV = {
-    "ALLOWED_USER_IDS": "601,602,603,604",
+    "ALLOWED_USER_IDS": "601,602,603,604,605",
     "ALLOWED_CHAT_IDS": str(ALLOWED_GROUP),
     "ADMIN_USER_IDS": str(ADMIN),
     "FLOOD_RATE_PER_MIN": "60",
@@ -137,7 +137,7 @@ async def test_flood_control_warns_once_then_keeps_quiet_until_the_burst_is_over
 async def test_the_daily_quota_shows_in_settings_and_refuses_the_request_over_it(tg: FakeTelegram, bot, redis):
     user = FakeUser(tg, 603)
     await user.send_command("/settings")
-    assert "Left today: 2 of 2 picture requests" in await reply_to(user)
+    assert "Left today: 2 of 2 picture requests (it starts again at 00:00 UTC+3)" in await reply_to(user)
     for prompt in ("a first kite", "a second kite"):
         album, _ = await draw(user, prompt)
         assert prompt in album.text
@@ -159,13 +159,19 @@ async def test_the_daily_quota_shows_in_settings_and_refuses_the_request_over_it
     assert "Left today" not in await admin_says(tg, "/settings"), "administrators have no quota"
 
 
+async def test_the_quota_speaks_russian_plurals_and_moscow_midnight(tg: FakeTelegram, bot):
+    user = FakeUser(tg, 605, language_code="ru")
+    await user.send_command("/settings")
+    assert "Осталось на сегодня: 2 из 2 запросов (счёт начнётся заново в 00:00, UTC+3)" in await reply_to(user)
+
+
 async def test_admins_see_stats_and_others_do_not(tg: FakeTelegram, bot):
     stats = await admin_says(tg, "/stats")
     assert "Stats" in stats and "Queue: 0 waiting, 0 running" in stats
     assert "Jobs since start: 2 done" in stats and "603: 2" in stats
     assert "Device: CPU" in stats and "MB" in stats
     assert f"Limits: 60 messages a minute per user, at most {BURST} at once; 2 picture requests per user a day" in stats
-    assert "Access: 5 ids configured" in stats
+    assert "Access: 6 ids configured" in stats
     employee = FakeUser(tg, 601)
     await employee.send_command("/stats")
     assert "I don't know this command" in await reply_to(employee)
