@@ -5,7 +5,7 @@ person is an ephemeral message only they see. The fake models both strictly from
 from __future__ import annotations
 
 import pytest
-from e2e.helpers import TRANSLATOR, a_prompt_still_works, decoded, shown
+from e2e.helpers import TRANSLATOR, a_prompt_still_works, decoded, results, shown
 from fakegram import BotMessage, FakeTelegram, FakeUser
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -81,3 +81,17 @@ async def test_in_a_private_chat_a_refusal_is_an_ordinary_reply(tg: FakeTelegram
     assert told.message["reply_to_message"]["message_id"] == asked["message_id"]
     assert "ephemeral_message_parameters" not in told.call.params
     await a_prompt_still_works(user)
+
+
+async def test_a_server_that_refuses_rich_messages_gets_albums_from_then_on(tg: FakeTelegram, bot):
+    """Last in the module: the bot then sends albums for the rest of its run."""
+    user = FakeUser(tg, 1709, language_code="ru")
+    refused = tg.fail_next("sendRichMessage", 400, "Bad Request: method not found")
+    await user.send_text("бумажный журавлик")
+    screen = await user.next_message()
+    await user.press(screen, "Без стиля")
+    album, buttons = await results(user)
+    assert refused.hits and len(album.photos) == 4 and "V1" in buttons.labels
+    start = user.mark()
+    await a_prompt_still_works(user, "ru", album=True)
+    assert not [c for c in tg.calls[start:] if c.method == "sendRichMessage"], "no second try per request"
