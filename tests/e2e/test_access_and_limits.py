@@ -69,7 +69,9 @@ async def test_a_stranger_is_refused_politely_for_every_kind_of_update(tg: FakeT
 
     kinds = {c.method for c in tg.calls if c.chat_id in (666, 667)}
     assert kinds == {"sendMessage"}, f"refusals only, no work for strangers: {kinds}"
-    assert "666" not in await admin_says(tg, "/stats"), "no GPU time"
+    stats = await admin_says(tg, "/stats")
+    per_user = next(line for line in stats.splitlines() if line.startswith("Done per user"))
+    assert "666" not in per_user and "667" not in per_user, f"no GPU time for strangers: {per_user}"
 
 
 async def test_in_groups_an_allowed_group_admits_everyone_and_others_hear_a_refusal_only_when_asked(
