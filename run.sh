@@ -45,7 +45,8 @@ case "${1:-bot}" in
   test)
     install
     shift
-    HF_HUB_OFFLINE=1 exec "$VENV/bin/python" -m pytest -q "$@" ;;
+    # Two workers (pytest-xdist), a test file each: the e2e tests spend much of their time waiting on a bot process.
+    HF_HUB_OFFLINE=1 exec "$VENV/bin/python" -m pytest -q -n "${TEST_WORKERS:-2}" --dist loadfile "$@" ;;
   check)
     install
     "$VENV/bin/ruff" check .
