@@ -1,17 +1,14 @@
 """What an operator sees of the running bot: /metrics (scraped and parsed as Prometheus does) while a job runs
-and after it, /healthz and /readyz (with Redis going away and coming back), and a clear line instead of a
-traceback when the bot cannot start."""
+and after it, and /healthz and /readyz (with Redis going away and coming back). A bot that cannot start:
+test_startup_errors.py."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 
 import aiohttp
 import pytest
-from e2e.helpers import FAULTY_BOT, REPO, results
+from e2e.helpers import FAULTY_BOT, results
 from e2e.reliability import start_request
 from fakegram import FakeTelegram, FakeUser
 from prometheus_client.parser import text_string_to_metric_families
@@ -92,27 +89,3 @@ async def scrape_until(ready, tries: int = 50) -> dict[tuple[str, tuple], float]
             return samples
         await asyncio.sleep(0.1)
     return samples
-
-
-def run_bot(env: dict[str, str], cwd) -> subprocess.CompletedProcess:
-    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "HF_HUB_OFFLINE": "1"}
-    clean.update(PYTHONPATH=str(REPO), **env)
-    return subprocess.run(
-        [sys.executable, "-m", "bot"], cwd=cwd, env=clean, capture_output=True, text=True, timeout=120
-    )
-
-
-def test_without_a_token_the_bot_says_what_to_set_in_one_line(tmp_path):
-    done = run_bot({}, tmp_path)  # an empty folder: no .env either
-    assert done.returncode == 2
-    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
-    assert "BOT_TOKEN is not set" in done.stderr and ".env" in done.stderr
-
-
-def test_weights_that_are_not_there_are_named_with_how_to_get_them(tmp_path):
-    done = run_bot({"BOT_TOKEN": "1:x", "ENGINE_MODEL": str(tmp_path / "sdxl"), "LOG_LEVEL": "ERROR"}, tmp_path)
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    line = done.stderr.strip().splitlines()[-1]  # (on a CPU host without torchvision, transformers warns first)
-    assert f"ENGINE_MODEL={tmp_path / 'sdxl'}: no such file or folder" in line and "huggingface-cli download" in line
-    offline = run_bot({"BOT_TOKEN": "1:x", "ENGINE_MODEL": "someone/not-downloaded", "LOG_LEVEL": "ERROR"}, tmp_path)
-    assert offline.returncode == 2 and "not in the Hugging Face cache" in offline.stderr.strip().splitlines()[-1]
