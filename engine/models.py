@@ -126,8 +126,8 @@ def with_tiny_kit(settings: EngineSettings) -> EngineSettings:
     kit = ensure(settings.cache_dir / "tiny-kit")
     xl = settings.model == "tiny-sdxl"
     if settings.model not in ("tiny", "tiny-sd15", "tiny-sdxl"):
-        # The families' kits: the SD kit's 4K upscaler and prompt LLM; no SD adapters or LoRAs (they fit no other
-        # family); tiny sizes.
+        # The families' kits: the SD kit's 4K upscaler and prompt LLM, their own optional models (Qwen-Image's
+        # ControlNet); no SD adapters or LoRAs (they fit no other family); tiny sizes.
         return _with_family_kit(settings, kit)
     kit_paths = {
         "ip_adapter": str(kit / "ip_adapter"),
@@ -155,13 +155,14 @@ def _with_shapes_kit(settings: EngineSettings) -> EngineSettings:
 
 
 def _with_family_kit(settings: EngineSettings, kit: Path) -> EngineSettings:
-    from .tiny_families import NATIVE, TEXT_TOKENS
+    from .tiny_families import NATIVE, TEXT_TOKENS, kit_settings
 
     update: dict[str, object] = {
         "native_size": settings.native_size or NATIVE,
         "text_tokens": settings.text_tokens or TEXT_TOKENS.get(settings.model, 0),
     }
-    for key, path in (("upscaler", kit / "upscaler" / "esrgan_x4.pth"), ("llm", kit / "llm")):
+    paths = {"upscaler": kit / "upscaler" / "esrgan_x4.pth", "llm": kit / "llm"}
+    for key, path in (paths | kit_settings(settings.model, settings.cache_dir)).items():
         if not getattr(settings, key):
             update[key] = str(path)
         elif getattr(settings, key) == "none":

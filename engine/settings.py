@@ -65,7 +65,9 @@ class EngineSettings(BaseSettings):
     # on use, dropped after ip_adapter_idle_s). engine/ip_adapter.py has the trade-off.
     ip_adapter_placement: Literal["device", "offload"] = "offload"
     ip_adapter_idle_s: float = Field(120.0, gt=0)
-    structure_adapter: str = ""  # T2I-Adapter (canny) folder or hub id
+    # Remix keeping outlines: a canny T2I-Adapter or ControlNet (folder or hub id) for SD; for Qwen-Image always a
+    # ControlNet, e.g. InstantX/Qwen-Image-ControlNet-Union (no Qwen-Image T2I-Adapters exist: the kind is SD's).
+    structure_adapter: str = ""
     structure_adapter_kind: Literal["t2i", "controlnet"] = "t2i"
     upscaler: str = ""  # ESRGAN-family .pth; empty = Lanczos before the diffusion pass
     upscale_long_side: int = Field(4096, ge=512, le=8192)

@@ -5,11 +5,13 @@
                                                            (the I2I transformer: visual_cond=True) + processor/
     ENGINE_MODEL=tiny-qwen-image   CACHE/tiny-qwen-image/   QwenImagePipeline folder + transformer_edit/ and
                                                            processor/ (Edit-Plus: Qwen-Image-Edit-2509's parts)
+                                                           + controlnet/ (a QwenImageControlNetModel, for remix)
 
 Each kit is built on first use, once (a marker with a digest of this file, written last), and loads through the
 very calls real checkpoints load through (DiffusionPipeline.from_pretrained on the folder). Tokenizers are
 byte-level vocabularies built in memory with Qwen's real special-token names (../shared/FAMILIES.md): no hub.
-The optional models of the SD kit (the 4K upscaler, the prompt LLM) come from engine/tiny.py's kit.
+The optional models of the SD kit (the 4K upscaler, the prompt LLM) come from engine/tiny.py's kit; a kit's own
+optional models (KIT_SETTINGS) are pointed at by its settings, as the SD kit's adapters are (engine/models.py).
 """
 
 from __future__ import annotations
@@ -223,20 +225,35 @@ def build_kandinsky5(dst: Path) -> None:
     _kandinsky_transformer(True).save_pretrained(dst / "transformer_i2i")
 
 
+# The tiny Qwen-Image transformer's dims, which its ControlNet shares (the real Union copies 5 of the 60 blocks).
+QWEN_DIMS: dict[str, Any] = dict(
+    patch_size=2,
+    in_channels=16,
+    out_channels=4,
+    num_layers=2,
+    attention_head_dim=16,
+    num_attention_heads=3,
+    joint_attention_dim=16,
+    axes_dims_rope=(8, 4, 4),
+)
+
+
 def _qwen_transformer() -> Any:
     from diffusers.models import QwenImageTransformer2DModel
 
-    return QwenImageTransformer2DModel(
-        patch_size=2,
-        in_channels=16,
-        out_channels=4,
-        num_layers=2,
-        attention_head_dim=16,
-        num_attention_heads=3,
-        joint_attention_dim=16,
-        guidance_embeds=False,
-        axes_dims_rope=(8, 4, 4),
-    )
+    return QwenImageTransformer2DModel(guidance_embeds=False, **QWEN_DIMS)
+
+
+def _qwen_controlnet() -> Any:
+    import torch
+    from diffusers import QwenImageControlNetModel
+
+    model: Any = QwenImageControlNetModel(**QWEN_DIMS)
+    # Its input and output layers start at zero (a ControlNet's training starts as a no-op): a random copy would
+    # then change nothing at any conditioning scale.
+    for layer in (model.controlnet_x_embedder, *model.controlnet_blocks):
+        torch.nn.init.normal_(layer.weight, std=0.2)
+    return model
 
 
 def build_qwen_image(dst: Path) -> None:
@@ -270,6 +287,7 @@ def build_qwen_image(dst: Path) -> None:
     pipe.save_pretrained(dst)
     _vl_processor().save_pretrained(dst / "processor")
     _qwen_transformer().save_pretrained(dst / "transformer_edit")  # Edit-Plus's own weights, same architecture
+    _qwen_controlnet().save_pretrained(dst / "controlnet")
 
 
 BUILDERS: dict[str, Callable[[Path], None]] = {
@@ -282,6 +300,17 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
 # Prompt tokens the kits' calls pad to: one token per byte makes the families' system templates 150-250 tokens long,
 # and Kandinsky 5's I2I template must keep its image token.
 TEXT_TOKENS = {"tiny-flux2": 64, "tiny-kandinsky5": 512, "tiny-qwen-image": 64}
+# The settings a kit's own folders fill unless configured ("none" leaves the model out): Qwen-Image's ControlNet.
+KIT_SETTINGS = {"tiny-qwen-image": {"structure_adapter": "controlnet"}}
+
+
+def kit_settings(name: str, cache_dir: Path) -> dict[str, Path]:
+    """{setting: its folder in the kit `name`}, built or not yet (resolve_model builds the kit before loading)."""
+    return {key: kit_root(name, cache_dir) / folder for key, folder in KIT_SETTINGS.get(name, {}).items()}
+
+
+def kit_root(name: str, cache_dir: Path) -> Path:
+    return Path(cache_dir) / name
 
 
 def kit_id() -> str:
@@ -294,7 +323,7 @@ def ensure(name: str, cache_dir: Path) -> Path:
     """The folder of the tiny kit `name` (a key of BUILDERS) under cache_dir, built once (safe across processes)."""
     import torch
 
-    root = Path(cache_dir) / name
+    root = kit_root(name, cache_dir)
     marker = root / MARKER
     if marker.is_file() and marker.read_text().strip() == kit_id():
         return root

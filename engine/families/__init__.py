@@ -10,7 +10,7 @@ call, cancel between steps, progress, per-picture CPU generators, PNG metadata, 
 | sd (sd15, sdxl) | StableDiffusion(XL) + IP-Adapter, T2I-Adapter/ControlNet | CLIP (English) | yes |
 | flux2_klein | Flux2KleinPipeline (text, reference pictures), Flux2KleinInpaintPipeline | Qwen3 | no |
 | kandinsky5 | Kandinsky5T2IPipeline, Kandinsky5I2IPipeline | Qwen2.5-VL + CLIP | no |
-| qwen_image | QwenImage, ...Img2Img, ...Inpaint, ...EditPlus | Qwen2.5-VL | no |
+| qwen_image | QwenImage, ...Img2Img, ...Inpaint, ...EditPlus, ...ControlNet | Qwen2.5-VL | no |
 """
 
 from __future__ import annotations

@@ -16,7 +16,11 @@ own single run, so those modes run one call per picture (the seed under a pictur
   files record the chain as SD's edit does); without it not offered.
 - repaint a region: `QwenImageInpaintPipeline` through engine/modes/inpaint.py (grown mask, composite: outside
   the mask the file is the source), one call per picture.
-Not offered: remix needs a Qwen-Image ControlNet (README, "Model families").
+- remix keeping outlines, with a ControlNet (ENGINE_STRUCTURE_ADAPTER: InstantX/Qwen-Image-ControlNet-Union, 5 blocks
+  of the transformer, ≈ 3.5 GB): `QwenImageControlNetPipeline` on the shared weights, the picture's Canny edge map as
+  `control_image`, the outline strength as `controlnet_conditioning_scale` (0: the prompt alone). The pipeline
+  VAE-encodes the edge map drawing from each picture's own generator, so a batch still gives each seed's picture.
+  Without a ControlNet remix is not offered.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from PIL import Image
 
 from ..api import Mode
 from ..modes import edit as edit_mode
-from ..modes import generate, inpaint, photo_prompt, pipes, restyle, vary, zoom
+from ..modes import generate, inpaint, photo_prompt, pipes, remix, restyle, vary, zoom
 from ..modes.image_prompt import normalized
 from . import Defaults, Family
 from .common import family_models, load_base, sibling, upscale_refined
@@ -50,7 +54,28 @@ def load(settings: Any, styles: dict, model: str, device: torch.device, dtype: t
         img2img=sibling(QwenImageImg2ImgPipeline, base.t2i),
         inpaint=sibling(QwenImageInpaintPipeline, base.t2i),
         pipes=_load_edit(base.t2i, model, settings.edit_model, device, dtype),
+        **_load_controlnet(base.t2i, settings.structure_adapter, device, dtype),
     )
+
+
+def _load_controlnet(t2i: Any, folder: str, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    """{structure: the ControlNet pipeline over t2i's modules, structure_kind}, or {} without a ControlNet.
+
+    The config is read first: a folder left over from SD (a T2I-Adapter, an SD ControlNet) is refused by name
+    instead of loading as a Qwen-Image ControlNet with random weights where its keys do not fit."""
+    from diffusers import QwenImageControlNetModel, QwenImageControlNetPipeline
+
+    if not folder:
+        return {}
+    kind = QwenImageControlNetModel.load_config(folder).get("_class_name", "")
+    if kind and not kind.startswith("QwenImage"):
+        raise ValueError(
+            f"ENGINE_STRUCTURE_ADAPTER={folder} holds a {kind}, not a Qwen-Image ControlNet: point it at one "
+            "(InstantX/Qwen-Image-ControlNet-Union), or leave it empty for no remix"
+        )
+    controlnet = QwenImageControlNetModel.from_pretrained(folder, dtype=dtype).to(device)
+    pipe = sibling(QwenImageControlNetPipeline, t2i, controlnet=controlnet)
+    return {"structure": pipe, "structure_kind": "controlnet"}
 
 
 def _load_edit(t2i: Any, model: str, edit_model: str, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
@@ -113,10 +138,24 @@ def _edit(studio, plans, hooks) -> list[list[Image.Image]]:
     return results
 
 
+def _remix(studio, plans, hooks) -> list[list[Image.Image]]:
+    results = []
+    for plan in plans:
+        outlines = remix.edge_map(pipes.fit(plan.sources[0], plan.width, plan.height), 3)  # the VAE reads RGB
+        results.append(
+            remix.with_outlines(
+                studio, plan, hooks, control_image=outlines, controlnet_conditioning_scale=plan.request.structure
+            )
+        )
+    return results
+
+
 EDIT_MODES = frozenset({Mode.REIMAGINE, Mode.MIX, Mode.EDIT})
 
 
 def _available(mode: Mode, models: Any) -> bool:
+    if mode == Mode.REMIX:
+        return models.structure is not None
     return mode not in EDIT_MODES or "edit" in models.pipes
 
 
@@ -156,12 +195,13 @@ FAMILY = Family(
         Mode.ZOOM: per_picture(zoom.run),
         Mode.EDIT: _edit,
         Mode.INPAINT: per_picture(inpaint.run),
+        Mode.REMIX: _remix,
     },
     gaps={
         Mode.REIMAGINE: "needs an edit transformer (ENGINE_EDIT_MODEL: Qwen-Image-Edit-2509), a second 20B model",
         Mode.MIX: "needs an edit transformer (ENGINE_EDIT_MODEL: Qwen-Image-Edit-2509), a second 20B model",
         Mode.EDIT: "needs an edit transformer (ENGINE_EDIT_MODEL: Qwen-Image-Edit-2509), a second 20B model",
-        Mode.REMIX: "needs a Qwen-Image ControlNet (canny); not wired yet",
+        Mode.REMIX: "needs a Qwen-Image ControlNet (ENGINE_STRUCTURE_ADAPTER: InstantX/Qwen-Image-ControlNet-Union)",
     },
     available=_available,
 )

@@ -30,7 +30,7 @@ MODES = TABLE | EDITS
 CLAIMS = {
     "tiny-flux2": MODES,
     "tiny-kandinsky5": MODES - {Mode.MIX, Mode.ZOOM, Mode.INPAINT},
-    "tiny-qwen-image": MODES - {Mode.REMIX},
+    "tiny-qwen-image": MODES,
 }
 # Qwen-Image-Edit-Plus VAE-encodes every input picture at about 1024² and attends over all of them: seconds per call
 # even on the tiny kit, so those modes have a test of their own (test_qwen_edit_...), with fewer calls.
@@ -178,7 +178,10 @@ def test_every_mode_runs_on_one_set_of_weights(studio):
     models = studio.models
     alone = storages(*modules_of(models.text2img))
     every = storages(*(m for pipe in models.all_pipelines() for m in modules_of(pipe)))
-    extra = storages(*(pipe.transformer for pipe in models.pipes.values()))  # Kandinsky 5's I2I transformer
+    extra = storages(  # Kandinsky 5's I2I transformer, Qwen-Image's edit transformer and ControlNet: extra models
+        *(pipe.transformer for pipe in models.pipes.values()),
+        *(pipe.controlnet for pipe in models.all_pipelines() if getattr(pipe, "controlnet", None) is not None),
+    )
     shared = {ptr: size for ptr, size in every.items() if ptr not in extra}
     ratio = sum(shared.values()) / sum(alone.values())
     assert ratio <= 1.05, ratio
