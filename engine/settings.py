@@ -73,7 +73,7 @@ class EngineSettings(BaseSettings):
     llm: str = ""  # chat LLM for prompt beautification (and translation when translator is empty)
     translator: str = ""  # seq2seq translation model (e.g. Helsinki-NLP/opus-mt-ru-en); empty = use the LLM
     # /describe: an image-to-text model (e.g. Salesforce/blip-image-captioning-large) that writes prompts describing
-    # a photo (engine/describe.py); empty = none, and the bot offers no 📝 Describe.
+    # a photo (engine/describe.py); empty = none, and the bot offers no 💬 Describe.
     caption_model: str = ""
     llm_timeout_s: float = Field(20.0, gt=0)
     beautify_system_prompt: str = (
