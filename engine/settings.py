@@ -46,7 +46,10 @@ class EngineSettings(BaseSettings):
     quality_guidance: float | None = Field(None, ge=0, le=30)
     fast_steps: int | None = Field(None, ge=1, le=50)
     fast_guidance: float | None = Field(None, ge=0, le=30)
-    fast_lora: str = ""  # e.g. latent-consistency/lcm-lora-sdxl; empty = fewer steps of the base scheduler
+    # A few-step LoRA, on for fast requests only (Studio.use_style_adapters): on SD an LCM LoRA, e.g.
+    # latent-consistency/lcm-lora-sdxl, drawn with LCMScheduler; on Qwen-Image Lightning, with the family's own
+    # scheduler. Empty = fewer steps of the base scheduler.
+    fast_lora: str = ""
     default_profile: Literal["quality", "fast"] = "quality"
 
     # Styles: the curated file shipped with the engine plus an administrator's own file.

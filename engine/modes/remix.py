@@ -24,8 +24,8 @@ def edge_map(picture: Image.Image, channels: int) -> Image.Image:
 def _remix(studio, plan, hooks) -> list[Image.Image]:
     models = studio.models
     pipe = models.structure
-    studio.fresh_scheduler(pipe, plan.style)
-    studio.use_style_adapters(pipe, plan.style)
+    studio.fresh_scheduler(pipe, plan.style, plan.fast_lora)
+    studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
     source = pipes.fit(plan.sources[0], plan.width, plan.height)
     count = len(plan.seeds)
     if models.structure_kind == "controlnet":
