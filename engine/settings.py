@@ -73,7 +73,9 @@ class EngineSettings(BaseSettings):
     upscaler: str = ""  # ESRGAN-family .pth; empty = Lanczos before the diffusion pass
     upscale_long_side: int = Field(4096, ge=512, le=8192)
     upscale_tile: int = Field(1024, ge=64, le=4096)  # pixels of a refinement tile; memory scales with it
-    llm: str = ""  # chat LLM for prompt beautification (and translation when translator is empty)
+    # Chat LLM for prompt beautification (and translation when translator is empty): a hub id or folder, or "family":
+    # the loaded family's own text encoder where it is a chat model (klein's Qwen3, Qwen2.5-VL), no second model.
+    llm: str = ""
     translator: str = ""  # seq2seq translation model (e.g. Helsinki-NLP/opus-mt-ru-en); empty = use the LLM
     # /describe: an image-to-text model (e.g. Salesforce/blip-image-captioning-large) that writes prompts describing
     # a photo (engine/describe.py); empty = none, and the bot offers no 💬 Describe.
