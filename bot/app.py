@@ -193,7 +193,7 @@ class App:
             await self.access.load()
             await self._recover()
             try:
-                await set_commands(self.bot, self.translator)
+                await set_commands(self.bot, self.translator, self.requests.can_describe())
             except TelegramAPIError as error:
                 log.warning("could not set the command menu: %s", error)
             if self.settings.webhook_url:

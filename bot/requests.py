@@ -68,7 +68,7 @@ class Requests:
         return self.engine.can_beautify()
 
     def can_describe(self) -> bool:
-        """Whether "📝 Describe" is offered: a captioning model is configured."""
+        """Whether "💬 Describe" is offered: a captioning model is configured."""
         return self.engine.can_describe()
 
     async def describe(self, picture: bytes, texts: Texts) -> list[str]:

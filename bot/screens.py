@@ -88,6 +88,12 @@ def progress(status: JobStatus) -> tuple[int, str]:
     return round(100 * done / total), "▰" * cells + "▱" * (BAR_CELLS - cells)
 
 
+def help_text(texts: Texts, count: int, describes: bool) -> str:
+    """/help: how it works and the commands; /describe only where a captioning model is configured (as the menu)."""
+    text = texts("help", pictures=texts.plain("n-pictures", count=count))
+    return f"{text}\n{texts('help-describe')}" if describes else text
+
+
 def end_text(texts: Texts, status: JobStatus) -> str:
     if status.state == JobState.CANCELLED and status.error in (None, "cancelled"):
         return texts("status-cancelled")

@@ -328,7 +328,9 @@ def _load_side_models(models: Models, settings: EngineSettings) -> None:
         from .esrgan import load_upscaler
 
         models.upscaler = load_upscaler(settings.upscaler, device=models.device, dtype=models.dtype)
-    if settings.llm:
+    if settings.llm == FAMILY_LLM:
+        models.llm = family_llm(models)
+    elif settings.llm:
         models.llm = _load_causal_lm(settings.llm, models.device)
     if settings.translator:
         models.translator = _load_translator(settings.translator, models.device)
@@ -420,6 +422,8 @@ class LanguageModels:
 
 
 def load_language_models(settings: EngineSettings) -> LanguageModels:
+    if settings.llm == FAMILY_LLM:
+        raise ValueError(f"ENGINE_LLM={FAMILY_LLM} is the image model's text encoder: load the models (load_models)")
     quiet_libraries()
     device = pick_device(settings.device)
     return LanguageModels(
@@ -437,6 +441,31 @@ def _load_causal_lm(name: str, device: torch.device) -> tuple[Any, Any]:
     # takes the device for `self`.
     model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype).to(device).eval()  # type: ignore[arg-type]
     return model, tokenizer
+
+
+FAMILY_LLM = "family"  # ENGINE_LLM=family: the family's own text encoder writes the ✨ prompts
+
+
+def family_llm(models: Models) -> tuple[Any, Any]:
+    """The text-to-image pipeline's own text encoder and tokenizer as the prompt LLM: no second model in memory.
+
+    FLUX.2 klein's Qwen3-4B and the Qwen2.5-VL-7B-Instruct of Qwen-Image and Kandinsky 5 are whole chat models,
+    language-model head included (bench/RESULTS.md, "The prompt LLM"). CLIP and T5 are not: a clear error at start.
+    """
+    from transformers import GenerationMixin, PreTrainedModel
+
+    encoder = getattr(models.text2img, "text_encoder", None)
+    holder = getattr(models.text2img, "tokenizer", None)
+    tokenizer = getattr(holder, "tokenizer", holder)  # Kandinsky 5 holds a Qwen2-VL processor
+    causal = isinstance(encoder, PreTrainedModel) and isinstance(encoder, GenerationMixin)
+    if not causal or encoder is None or encoder.get_output_embeddings() is None or tokenizer is None:
+        raise ValueError(
+            f"ENGINE_LLM={FAMILY_LLM}: the {models.family} text encoder ({type(encoder).__name__}) is not a causal "
+            "language model; set ENGINE_LLM to a chat model (hub id or folder) instead"
+        )
+    if not tokenizer.chat_template:  # the pipeline chats through the processor, which holds the template
+        tokenizer.chat_template = getattr(holder, "chat_template", None)
+    return encoder, tokenizer
 
 
 def _load_translator(name: str, device: torch.device) -> tuple[Any, Any]:

@@ -46,7 +46,10 @@ class EngineSettings(BaseSettings):
     quality_guidance: float | None = Field(None, ge=0, le=30)
     fast_steps: int | None = Field(None, ge=1, le=50)
     fast_guidance: float | None = Field(None, ge=0, le=30)
-    fast_lora: str = ""  # e.g. latent-consistency/lcm-lora-sdxl; empty = fewer steps of the base scheduler
+    # A few-step LoRA, on for fast requests only (Studio.use_style_adapters): on SD an LCM LoRA, e.g.
+    # latent-consistency/lcm-lora-sdxl, drawn with LCMScheduler; on Qwen-Image Lightning, with the family's own
+    # scheduler. Empty = fewer steps of the base scheduler.
+    fast_lora: str = ""
     default_profile: Literal["quality", "fast"] = "quality"
 
     # Styles: the curated file shipped with the engine plus an administrator's own file.
@@ -72,10 +75,12 @@ class EngineSettings(BaseSettings):
     upscaler: str = ""  # ESRGAN-family .pth; empty = Lanczos before the diffusion pass
     upscale_long_side: int = Field(4096, ge=512, le=8192)
     upscale_tile: int = Field(1024, ge=64, le=4096)  # pixels of a refinement tile; memory scales with it
-    llm: str = ""  # chat LLM for prompt beautification (and translation when translator is empty)
+    # Chat LLM for prompt beautification (and translation when translator is empty): a hub id or folder, or "family":
+    # the loaded family's own text encoder where it is a chat model (klein's Qwen3, Qwen2.5-VL), no second model.
+    llm: str = ""
     translator: str = ""  # seq2seq translation model (e.g. Helsinki-NLP/opus-mt-ru-en); empty = use the LLM
     # /describe: an image-to-text model (e.g. Salesforce/blip-image-captioning-large) that writes prompts describing
-    # a photo (engine/describe.py); empty = none, and the bot offers no 📝 Describe.
+    # a photo (engine/describe.py); empty = none, and the bot offers no 💬 Describe.
     caption_model: str = ""
     llm_timeout_s: float = Field(20.0, gt=0)
     beautify_system_prompt: str = (

@@ -85,6 +85,8 @@ class Plan:
     negative_prompt: str = ""
     tags: tuple[Tag, ...] = ()
     guidance_rescale: float = 0.0
+    # The fast profile with a few-step LoRA loaded (ENGINE_FAST_LORA): its adapter on, and the scheduler it wants.
+    fast_lora: bool = False
 
     @property
     def mode(self) -> Mode:
@@ -174,17 +176,20 @@ class Studio:
         if not 1 <= request.count <= MAX_COUNT:
             raise BadRequest(f"count must be 1..{MAX_COUNT}")
         check_sources(request, sources)
+        fast_lora = self._fast(request) and bool(self.models.fast_adapter)
         steps, guidance = self._profile(request)
-        steps = request.steps or style.steps or steps
+        if not fast_lora:  # a few-step LoRA is distilled for its profile's steps and guidance: a style's would undo it
+            steps, guidance = style.steps or steps, _given(style.guidance, guidance)
+        steps = request.steps or steps
         if not 1 <= steps <= 150:
             raise BadRequest("steps must be 1..150")
-        guidance = style.guidance if style.guidance is not None else guidance
         width, height = self._size(request, sources)
         base_seed = request.seed if request.seed is not None else random.randrange(2**31)
         count = 1 if MODES[request.mode].single else request.count
         seeds = [base_seed + i for i in range(count)]
         plan = Plan(request, style, width, height, steps, guidance, seeds, sources, tags=self._tags(request, style))
         plan.guidance_rescale = style.guidance_rescale or 0.0
+        plan.fast_lora = fast_lora
         return plan
 
     def _tags(self, request: ImageRequest, style: Style) -> tuple[Tag, ...]:
@@ -194,10 +199,13 @@ class Studio:
             raise BadRequest(f"unknown tag {unknown[0]!r} for style {style.id!r}")
         return tuple(offered[tag] for tag in dict.fromkeys(request.tags))
 
+    def _fast(self, request: ImageRequest) -> bool:
+        return (request.profile or self.settings.default_profile) == "fast"
+
     def _profile(self, request: ImageRequest) -> tuple[int, float]:
         """Steps and guidance of the request's profile: the settings', else the family's own defaults."""
         s, defaults = self.settings, self.models.spec.defaults
-        if (request.profile or s.default_profile) == "fast":
+        if self._fast(request):
             return s.fast_steps or defaults.fast_steps, _given(s.fast_guidance, defaults.fast_guidance)
         return s.quality_steps or defaults.quality_steps, _given(s.quality_guidance, defaults.quality_guidance)
 
@@ -300,24 +308,32 @@ class Studio:
         # CPU generators: the same seed gives the same picture on any GPU (CUDA streams differ per device).
         return [torch.Generator("cpu").manual_seed(seed) for plan in plans for seed in plan.seeds]
 
-    def fresh_scheduler(self, pipe: Any, style: Style | None = None) -> None:
-        """A scheduler of its own for this call (siblings share one object with per-call step state): the style's
-        sampler if it names one and the model can use it, else the model's own. A flow-matching model (FLUX.2,
-        Kandinsky 5, Qwen-Image) keeps its own: the named samplers solve the noise schedules of the SD families."""
+    def fresh_scheduler(self, pipe: Any, style: Style | None = None, fast_lora: bool = False) -> None:
+        """A scheduler of its own for this call (siblings share one object with per-call step state)."""
+        pipe.scheduler = self.new_scheduler(pipe, style, fast_lora)
+
+    def new_scheduler(self, pipe: Any, style: Style | None = None, fast_lora: bool = False) -> Any:
+        """The few-step LoRA's sampler for a `fast_lora` plan (LCM on the SD families), else the style's if it names
+        one and the model can use it, else the model's own. A flow-matching model (FLUX.2, Kandinsky 5, Qwen-Image
+        and its Lightning LoRA) keeps its own: the named samplers solve the noise schedules of the SD families."""
         from .samplers import fits, make
 
         own = self.models.scheduler_class or type(pipe.scheduler)
-        if style is not None and style.scheduler and fits(own):
-            pipe.scheduler = make(style.scheduler, self.models.scheduler_config)
-            return
-        pipe.scheduler = own.from_config(self.models.scheduler_config)
+        name = "lcm" if fast_lora else (style.scheduler if style is not None else None)
+        if name and fits(own):
+            return make(name, self.models.scheduler_config)
+        return own.from_config(self.models.scheduler_config)
 
-    def use_style_adapters(self, pipe: Any, style: Style) -> None:
-        """Switch resident LoRA adapters for this style (only ever on the worker thread)."""
+    def use_style_adapters(self, pipe: Any, style: Style, fast_lora: bool = False) -> None:
+        """Switch resident LoRA adapters for this style, plus the few-step one for a `fast_lora` plan, at full
+        strength (only ever on the worker thread)."""
         if not self.models.loras and not self.models.fast_adapter:
             return
         names = [lora.adapter_name for lora in style.loras]
         weights = [lora.strength for lora in style.loras]
+        if fast_lora:
+            names.append(self.models.fast_adapter)
+            weights.append(1.0)
         if names:
             pipe.enable_lora()
             pipe.set_adapters(names, weights)

@@ -12,7 +12,7 @@ def get_routers() -> list[Router]:
         start.router,  # /start, /help, example prompts
         settings.router,  # /settings, /styles
         jobs.router,  # /cancel, the Cancel button
-        describe.router,  # /describe and 📝 Describe: prompts that describe a photo (before photos take the photo)
+        describe.router,  # /describe and 💬 Describe: prompts that describe a photo (before photos take the photo)
         edit.router,  # ✏️ Edit and 🖌 Region, the answer to "What should change?" (before any other text)
         photos.router,  # photos, albums, files; the choices under them
         results.router,  # the buttons under results

@@ -1,4 +1,4 @@
-"""📝 Describe under a photo, or /describe with a photo (as its caption, or in reply to it): up to three prompts that
+"""💬 Describe under a photo, or /describe with a photo (as its caption, or in reply to it): up to three prompts that
 describe the photo, each a button; a tap on one is that prompt typed (its style screen, or drawn at once).
 
 The prompts come from the engine's captioning model (engine/describe.py); without one the button is not shown and
@@ -31,7 +31,7 @@ router = Router(name="describe")
 
 
 def _usable(record: JobRecord, pressed: Any) -> bool:
-    """📝 Describe under a photo that is still known, or a prompt the bot offered: else a stale or forged button."""
+    """💬 Describe under a photo that is still known, or a prompt the bot offered: else a stale or forged button."""
     if isinstance(pressed, OfferedCb):
         return record.kind == Kind.PROMPT and bool(record.prompt)
     return record.kind == Kind.PHOTO and bool(record.source_file_ids)

@@ -56,7 +56,8 @@ async def set_language(
     await _save_and_show(query, prefs, translator=translator, **context)
     chat = pressed_message(query).chat
     if chat.type == "private":  # the command menu in the new language
-        await set_chat_commands(bot_of(query), context["texts"], chat.id)
+        describes = context["requests"].can_describe()  # /describe where a captioning model is configured
+        await set_chat_commands(bot_of(query), context["texts"], chat.id, describes)
 
 
 @router.callback_query(SettingsCb.filter(F.act == SettingsAct.STYLE))

@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
+from bot import screens
 from bot.guards import ONCE, OncePerTap
 from bot.records import Prefs
 from bot.requests import Requests
@@ -29,8 +30,8 @@ async def greet(message: Message, texts: Texts, state: FSMContext) -> None:
 
 
 @router.message(Command("help"))
-async def help_text(message: Message, texts: Texts, prefs: Prefs) -> None:
-    await message.answer(texts("help", pictures=texts.plain("n-pictures", count=prefs.count)))
+async def help_text(message: Message, texts: Texts, prefs: Prefs, requests: Requests) -> None:
+    await message.answer(screens.help_text(texts, prefs.count, requests.can_describe()))
 
 
 @router.callback_query(ExampleCb.filter(F.n.in_(EXAMPLES)), flags=ONCE)

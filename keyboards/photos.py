@@ -41,7 +41,7 @@ def photo_keyboard(
     describes: bool = False,
 ) -> InlineKeyboardMarkup:
     """region_url: picture -> the Mini App's address (bot/links.py; the photo is picture 0); None: no 🖌 Region.
-    describes: a captioning model is configured (📝 Describe, handlers/describe.py)."""
+    describes: a captioning model is configured (💬 Describe, handlers/describe.py)."""
     builder = InlineKeyboardBuilder()
     for act, key in PHOTO_CHOICES:
         if _offered(act, modes):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ..api import ASPECTS, MAX_COUNT, ImageRequest, Mode, Variation
 
@@ -201,12 +202,18 @@ def _mix_weights(args: argparse.Namespace, count: int) -> tuple[float, ...]:
 
 
 def _beautify(args: argparse.Namespace, settings) -> int:
-    """Loads only the language models (not the pictures' ones) and prints the final prompt."""
+    """Loads only the language models (not the pictures' ones; with ENGINE_LLM=family, the image model whose text
+    encoder it is) and prints the final prompt."""
     from .. import prompts
-    from ..models import load_language_models, with_tiny_kit
+    from ..models import FAMILY_LLM, load_language_models, with_tiny_kit
 
     settings = with_tiny_kit(settings)
-    models = load_language_models(settings)
+    if settings.llm == FAMILY_LLM:  # the LLM is the image model's own text encoder: the image model it is
+        from ..studio import Studio
+
+        models: Any = Studio(settings).models
+    else:
+        models = load_language_models(settings)
     if models.llm is None:
         print("note: no LLM configured (ENGINE_LLM); the prompt is only translated", flush=True)
     request = ImageRequest(prompt=args.prompt, beautify=True, translate=not args.no_translate)

@@ -11,8 +11,8 @@ def run(studio, plans, hooks) -> list[list[Image.Image]]:
     models = studio.models
     pipe = models.text2img
     first = plans[0]
-    studio.fresh_scheduler(pipe, first.style)
-    studio.use_style_adapters(pipe, first.style)
+    studio.fresh_scheduler(pipe, first.style, first.fast_lora)
+    studio.use_style_adapters(pipe, first.style, first.fast_lora)
     guided = first.guidance > 1
     images = pipes.call(
         studio,

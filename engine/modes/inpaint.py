@@ -42,8 +42,8 @@ def repaint(studio, plan, hooks) -> list[Image.Image]:
     paint, soft = masks(mask)
     size = (plan.width, plan.height)
     pipe = studio.models.inpaint
-    studio.fresh_scheduler(pipe, plan.style)
-    studio.use_style_adapters(pipe, plan.style)
+    studio.fresh_scheduler(pipe, plan.style, plan.fast_lora)
+    studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
     images = pipes.call(
         studio,
         pipe,

@@ -149,9 +149,9 @@ class Refiner:
         studio, plan, pipe = self.studio, self.plan, self.pipe
         models = studio.models
         device, dtype = models.device, models.dtype
-        studio.use_style_adapters(pipe, plan.style)
+        studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
         # One of our own: sibling pipelines share one scheduler object, and it keeps per-call step state.
-        scheduler = (models.scheduler_class or type(pipe.scheduler)).from_config(models.scheduler_config)
+        scheduler = studio.new_scheduler(pipe, fast_lora=plan.fast_lora)
         scheduler.set_timesteps(self.steps, device=device)
         start = (self.steps - self.runs) * scheduler.order  # img2img: only the last `runs` steps
         timesteps = scheduler.timesteps[start:]

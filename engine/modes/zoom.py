@@ -63,8 +63,8 @@ def zoom_out(studio, plan, hooks) -> list[Image.Image]:
     canvas.paste(picture, (x, y))
     paint, soft = masks(canvas_size, box)
     pipe = studio.models.inpaint
-    studio.fresh_scheduler(pipe, plan.style)
-    studio.use_style_adapters(pipe, plan.style)
+    studio.fresh_scheduler(pipe, plan.style, plan.fast_lora)
+    studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
     images = pipes.call(
         studio,
         pipe,

@@ -100,7 +100,15 @@ def test_results_keyboard_hides_what_the_engine_cannot_do():
     assert rows[0] == ["V1", "V2", "V3", "V4"] and rows[1] == ["4K 1", "4K 2", "4K 3", "4K 4"]
     assert photo_keyboard(texts, JOB, {"generate"}).inline_keyboard == []
     described = photo_keyboard(texts, JOB, {"generate"}, describes=True)  # a captioning model is configured
-    assert [button.text for row in described.inline_keyboard for button in row] == ["📝 Describe"]
+    assert [button.text for row in described.inline_keyboard for button in row] == ["💬 Describe"]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_each_choice_under_a_photo_has_its_own_emoji(locale: str):
+    every = set(ALL_MODES) | {"edit", "inpaint"}
+    board = photo_keyboard(translator[locale], JOB, every, region_url=lambda picture: "https://x", describes=True)
+    emoji = [button.text.split()[0] for row in board.inline_keyboard for button in row]
+    assert len(emoji) == 8 and len(set(emoji)) == len(emoji), emoji  # 📝 Photo + text, 💬 Describe
 
 
 def test_the_improve_toggle_shows_only_where_the_server_can_improve_prompts():

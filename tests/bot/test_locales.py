@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fakegram.objects import ApiError, parse_html
 
+from bot.commands import COMMANDS
 from engine.api import ErrorCode, Mode
 from locales import LOCALES, Translator, load, placeholders
 
@@ -29,7 +30,7 @@ def test_every_key_the_code_uses_exists():
         used |= set(re.findall(r"""texts(?:\.plain)?\(\s*["']([a-z0-9_-]+)["']""", path.read_text()))
     used |= {f"error-{code.value}" for code in ErrorCode}
     used |= {f"mode-{mode.value}" for mode in Mode}
-    used |= {f"cmd-{name}" for name in ("start", "help", "settings", "styles", "history", "favorites", "cancel")}
+    used |= {f"cmd-{name}" for name in COMMANDS}
     used |= {f"example-{n}" for n in (1, 2, 3)}
     assert used - keys == set()
     assert len(used) > 60

@@ -5,7 +5,7 @@ tag; under the results the tags are toggles too, and a tap draws the same prompt
 switched. A style the administrator adds to the styles file (as `train-style` does) shows in every user's style
 keyboard without a restart. An administrator trains a style from pictures sent in the chat (/train_style): the
 training gives way to a user's drawing, and then everyone draws in the style, greener. A photo of a red circle,
-described (📝 Describe, or /describe as its caption or in reply to it), gets "a red circle on a white background"
+described (💬 Describe, or /describe as its caption or in reply to it), gets "a red circle on a white background"
 among its prompts, and a tap on it draws red circles on white. Both languages.
 """
 
@@ -251,14 +251,16 @@ def pictures_of(user: FakeUser, buttons) -> list:
 
 
 async def described(user: FakeUser) -> object:
-    return await user.next_message(lambda m: m.buttons != [] and "📝" in (m.text or ""), timeout=60)
+    return await user.next_message(lambda m: m.buttons != [] and "💬" in (m.text or ""), timeout=60)
 
 
 async def test_a_described_photo_offers_prompts_and_a_tap_draws_one(tg: FakeTelegram, bot):
     user = FakeUser(tg, 1221)
     photo = await user.send_photo(photo_of("red", "circle", "white"))
     choices = await user.next_message(lambda m: m.buttons != [])
-    await user.press(choices, "📝 Describe")
+    menus = {language: [c["command"] for c in commands] for (_, language), commands in tg.commands.items()}
+    assert "describe" in menus["en"] and "describe" in menus["ru"]  # a captioning model: /describe in the menu
+    await user.press(choices, "💬 Describe")
     prompts = await described(user)
     assert "Prompts that describe this picture" in prompts.text
     assert 1 <= len(prompts.labels) <= 3 and len(set(prompts.labels)) == len(prompts.labels)
@@ -297,6 +299,8 @@ async def test_describe_as_a_caption_or_a_reply_in_russian(tg: FakeTelegram, bot
 async def test_describe_without_a_photo_says_how_in_both_languages(tg: FakeTelegram, bot):
     for user_id, language, how in ((1223, "en", "Send a photo with /describe"), (1224, "ru", "Пришлите фото")):
         user = FakeUser(tg, user_id, language_code=language)
+        await user.send_command("/help")
+        assert "/describe — " in (await user.next_message()).text  # a captioning model: /help names it
         await user.send_command("/describe")
         assert how in (await user.next_message()).text
         text = await user.send_text("a green circle")

@@ -226,7 +226,7 @@ async def test_a_worker_killed_mid_job_has_its_job_run_again_elsewhere_once(serv
 
 
 async def test_describe_is_not_offered_over_the_fleet(engine_cache):
-    """The workers take picture jobs only: a bot on the fleet hides 📝 Describe (engine/fleet/client.py)."""
+    """The workers take picture jobs only: a bot on the fleet hides 💬 Describe (engine/fleet/client.py)."""
     from engine.api import ModeUnavailable
 
     svc = FleetService("redis://127.0.0.1:1", settings(engine_cache))  # never connects: nothing is sent
