@@ -183,6 +183,7 @@ class Studio:
         steps = request.steps or steps
         if not 1 <= steps <= 150:
             raise BadRequest("steps must be 1..150")
+        steps = max(steps, self.models.spec.min_steps)
         width, height = self._size(request, sources)
         base_seed = request.seed if request.seed is not None else random.randrange(2**31)
         count = 1 if MODES[request.mode].single else request.count

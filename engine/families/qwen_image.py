@@ -183,6 +183,8 @@ FAMILY = Family(
     multilingual=True,
     # Fast: 8 steps are meant with the Lightning LoRA (ENGINE_FAST_LORA), which also wants guidance off.
     defaults=Defaults(quality_steps=50, quality_guidance=4.0, fast_steps=8, fast_guidance=1.0, native=1024),
+    # Its scheduler stretches the sigmas to shift_terminal (0.02): with one step that divides by zero (NaN pixels).
+    min_steps=2,
     load=load,
     runners={
         Mode.GENERATE: generate.run,
