@@ -2,8 +2,9 @@
 with its own objective, on the tiny kits: a few steps on three small pictures write the adapter and the style
 record with a finite loss; the engine that was already serving draws the same seed differently with the style (in
 text-to-image and in a variation, whose pipeline may have a transformer of its own) and exactly as before without
-it; a stopped run resumes to the adapter of a run that was not stopped; what a family cannot train is refused at
-once with a message; the chat's /train_style trains on klein too."""
+it; trained hard on one picture, the family's own sampler draws near that picture; a stopped run resumes to the
+adapter of a run that was not stopped; what a family cannot train is refused at once with a message; the chat's
+/train_style trains on klein too."""
 
 from __future__ import annotations
 
@@ -30,6 +31,15 @@ KITS = ("tiny-flux2", "tiny-kandinsky5", "tiny-qwen-image")
 # Few steps at a high rate: enough to move random tiny weights, not to learn a look (tests/engine/test_train_style.py
 # shows a style learnt, on the trained tiny-shapes kit).
 JOB = dict(trigger="brand", steps=6, rank=4, batch=2, learning_rate=1e-2, resolution=64, checkpoint_every=3)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: with two on these shared CPUs, training steps ran 20-50 times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +84,11 @@ class Trained:
 
 @pytest.fixture(scope="module", params=KITS)
 def trained(request, engine_cache, brand_pictures, tmp_path_factory) -> Trained:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     settings = admin_settings(request.param, tmp_path_factory.mktemp(request.param), engine_cache)
     studio = Studio(settings)
     before = drawings(studio, "none")
     outcome = train(StyleTraining(name="brand", images=brand_pictures, **JOB), settings)
-    yield Trained(request.param, settings, studio, before, outcome)
-    torch.set_num_threads(threads)
+    return Trained(request.param, settings, studio, before, outcome)
 
 
 def test_a_few_steps_write_the_adapter_and_the_style_record_with_a_finite_loss(trained):
@@ -109,6 +116,53 @@ def test_the_serving_engine_draws_the_style_differently_and_the_others_as_before
         assert np.abs(plain - with_style).mean() > 0.5
     again = drawings(studio, "none")  # the adapter is switched off for other styles
     assert all(np.array_equal(a, b) for a, b in zip(trained.before, again, strict=True))
+
+
+# ---- the objective is the one the pipeline samples with ------------------------------------------------------------
+def reference_latents(model: str, pipe, pixels: torch.Tensor) -> torch.Tensor:
+    """The picture as the pipeline's latents (the VAE's mean, as the pipeline hands latents out), [1, C, h, w]."""
+    if model == "tiny-qwen-image":
+        config = pipe.vae.config
+        latents = pipe.vae.encode(pixels[:, :, None]).latent_dist.mode()[:, :, 0]
+        mean, std = (torch.tensor(values)[:, None, None] for values in (config.latents_mean, config.latents_std))
+        return (latents - mean) / std
+    latents = pipe.vae.encode(pixels).latent_dist.mode()
+    return latents * pipe.vae.config.scaling_factor if model == "tiny-kandinsky5" else latents
+
+
+def sampled_latents(model: str, pipe, out: torch.Tensor) -> torch.Tensor:
+    """What the pipeline returns for output_type="latent", as [1, C, h, w]."""
+    if model == "tiny-qwen-image":  # packed 2x2 patches
+        return pipe._unpack_latents(out, 64, 64, pipe.vae_scale_factor)[:, :, 0]
+    return out[:, 0].permute(0, 3, 1, 2) if model == "tiny-kandinsky5" else out  # Kandinsky: one frame, channels last
+
+
+@pytest.mark.parametrize("model", KITS)
+def test_trained_hard_on_one_picture_the_familys_own_sampler_draws_near_it(model, engine_cache, tmp_path):
+    """Were the target's sign, the noise level's scale or the packing not the pipeline's, its sampler (from noise,
+    its own steps, the saved adapter loaded as a style) would not land nearer the picture than without the style."""
+    folder = tmp_path / "one"
+    folder.mkdir()
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    for i in range(2):  # a style takes two pictures at least: the same one twice
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+    settings = admin_settings(model, tmp_path, engine_cache)
+    job = dict(steps=300, rank=8, batch=1, learning_rate=2e-2, resolution=64, noise_offset=0.0)
+    train(StyleTraining(name="one", images=folder, checkpoint_every=10**6, **job), settings)
+    studio = Studio(settings)
+    pipe = studio.models.text2img
+    pipe.resolutions = [(64, 64)]  # Kandinsky 5 snaps sizes to this list
+    x = torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 127.5 - 1
+    with torch.no_grad():
+        target = reference_latents(model, pipe, x)
+        distances = []
+        for style in ("none", "one"):
+            studio.use_style_adapters(pipe, studio.styles[style])
+            out = pipe(prompt="", height=64, width=64, num_inference_steps=8, guidance_scale=1.0, output_type="latent",
+                       generator=torch.Generator().manual_seed(1), **studio.models.call_defaults)[0]  # fmt: skip
+            distances.append(float((sampled_latents(model, pipe, out) - target).pow(2).mean()))
+    print(f"{model}: distance to the picture without the style {distances[0]:.3f}, with it {distances[1]:.3f}")
+    assert distances[1] < 0.6 * distances[0], distances
 
 
 def test_a_stopped_run_resumes_to_the_adapter_of_a_run_not_stopped(trained, brand_pictures, tmp_path, engine_cache):
