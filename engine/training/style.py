@@ -189,13 +189,14 @@ def lora_config(rank: int, targets: str) -> Any:
 
 
 # ---- the style record ------------------------------------------------------------------------------------------
-def style_record(job: StyleTraining, lora: Path, embedding: Path | None) -> dict:
+def style_record(job: StyleTraining, lora: Path, embedding: Path | None, family: str) -> dict:
     record: dict[str, Any] = {
         "id": job.name,
         "name": {"en": job.names.get("en", job.name), "ru": job.names.get("ru", job.names.get("en", job.name))},
         "prompt": f"{{prompt}}, {job.trigger}" if job.trigger else "{prompt}",
         "loras": [{"file": lora.name, "strength": 1.0}],
-        "trained": {"steps": job.steps, "rank": job.rank, "blocks": job.blocks},
+        # The family it fits: its LoRA loads into that family's models only.
+        "trained": {"family": family, "steps": job.steps, "rank": job.rank, "blocks": job.blocks},
     }
     record["trained"]["pictures"] = job.source or str(job.images)
     if embedding is not None:
@@ -391,7 +392,7 @@ def advance(run: Run) -> None:
 def complete(run: Run, settings: Any) -> Outcome:
     """The trained run written out: the adapter (and embedding), the style record in the administrator's file."""
     lora, embedding = finish(run, settings.lora_dir)
-    record = style_record(run.job, lora, embedding)
+    record = style_record(run.job, lora, embedding, run.trainer.family)
     add_style(settings.styles_file, record)
     run.checkpoint.unlink(missing_ok=True)
     seconds = time.perf_counter() - run.started

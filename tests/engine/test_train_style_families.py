@@ -27,7 +27,8 @@ from engine.settings import EngineSettings
 from engine.studio import Hooks, Studio
 from engine.training.style import Outcome, Stopped, StyleTraining, TrainingHooks, train
 
-KITS = ("tiny-flux2", "tiny-kandinsky5", "tiny-qwen-image")
+FAMILIES = {"tiny-flux2": "flux2_klein", "tiny-kandinsky5": "kandinsky5", "tiny-qwen-image": "qwen_image"}
+KITS = tuple(FAMILIES)
 # Few steps at a high rate: enough to move random tiny weights, not to learn a look (tests/engine/test_train_style.py
 # shows a style learnt, on the trained tiny-shapes kit).
 JOB = dict(trigger="brand", steps=6, rank=4, batch=2, learning_rate=1e-2, resolution=64, checkpoint_every=3)
@@ -104,7 +105,7 @@ def test_a_few_steps_write_the_adapter_and_the_style_record_with_a_finite_loss(t
     record = yaml.safe_load(trained.settings.styles_file.read_text())["styles"][0]
     assert record["id"] == "brand" and record["prompt"] == "{prompt}, brand"
     assert record["loras"] == [{"file": "brand.safetensors", "strength": 1.0}] and "embeddings" not in record
-    assert record["trained"]["steps"] == JOB["steps"]
+    assert record["trained"]["steps"] == JOB["steps"] and record["trained"]["family"] == FAMILIES[trained.model]
     assert not (trained.settings.lora_dir / ".training" / "brand" / "checkpoint.pt").exists()  # done: removed
 
 
