@@ -236,6 +236,7 @@ def load_models(settings: EngineSettings, styles: dict[str, Style]) -> Models:
     else:
         check_model_source(model)
         models = family.load(settings, styles, model, device, dtype)
+        _share_style_loras(models, styles)
     from .families import registry
 
     models.spec = registry()[models.family]
@@ -385,7 +386,26 @@ def load_style_adapters(models: Models, styles: dict[str, Style]) -> None:
     _load_style_adapters(models.text2img, styles, models.loras)
     if models.loras or models.fast_adapter:
         models.text2img.disable_lora()
+    _share_style_loras(models, styles)
     log.info("loaded %d new style adapters and %d embeddings (styles file changed)", len(new), len(tokens))
+
+
+def _share_style_loras(models: Models, styles: dict[str, Style]) -> None:
+    """The styles' LoRAs in the pipelines with a transformer of their own too (Kandinsky 5's I2I, Qwen-Image's
+    edit model: the same architecture, fine-tuned), left off: Studio.use_style_adapters switches them there as on
+    the shared one, and a style trained on the text-to-image model also draws in those modes."""
+    shared = getattr(models.text2img, "transformer", None)
+    for pipe in models.all_pipelines():
+        own = getattr(pipe, "transformer", None)
+        if own is None or own is shared or not hasattr(pipe, "load_lora_weights"):
+            continue
+        present = {name for names in pipe.get_list_adapters().values() for name in names}
+        new = {lora.adapter_name: lora.file for style in styles.values() for lora in style.loras}
+        for name, file in new.items():
+            if name not in present:
+                pipe.load_lora_weights(str(file.parent), weight_name=file.name, adapter_name=name)
+        if set(new) - present:
+            pipe.disable_lora()
 
 
 def _load_structure(t2i: Any, settings: EngineSettings, dtype: torch.dtype, device: torch.device) -> Any:

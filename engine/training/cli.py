@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from .style import StyleTraining
 
 HELP = "train a brand style (LoRA, optionally a textual-inversion embedding) from a folder of pictures"
 
@@ -19,12 +23,17 @@ def add_command(commands) -> None:
     parser.add_argument("--trigger", default="", help="token added to every caption and to the style's prompt")
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--rank", type=int, default=8)
-    parser.add_argument("--blocks", default="all", help="all, or a comma list of down, mid, up")
+    parser.add_argument(
+        "--blocks",
+        default="all",
+        help="all, or a comma list of the family's blocks: SD down,mid,up; klein double,single; "
+        "Kandinsky 5 text,visual; Qwen-Image early,middle,late",
+    )
     parser.add_argument("--noise-offset", type=float, default=0.05, help="pure white/black backgrounds: ~0.05-0.1")
     parser.add_argument("--resolution", type=int, default=None, help="pixels; default the model's native size")
     parser.add_argument("--lr", type=float, default=1e-4, help="learning rate")
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--embedding", action="store_true", help="SD1.5: also learn the trigger's embedding")
+    parser.add_argument("--embedding", action="store_true", help="SD1.5 only: also learn the trigger's embedding")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
@@ -34,13 +43,11 @@ def add_command(commands) -> None:
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace, settings) -> int:
-    from .style import Stopped, StyleTraining, TrainingError, TrainingHooks, train
+def job_of(args: argparse.Namespace) -> StyleTraining:
+    from .style import StyleTraining
 
-    if args.styles_file is not None:
-        settings = settings.model_copy(update={"styles_file": args.styles_file})
     names = {key: value for key, value in (("en", args.name_en), ("ru", args.name_ru)) if value}
-    job = StyleTraining(
+    return StyleTraining(
         name=args.name,
         images=args.images,
         captions=args.captions,
@@ -58,6 +65,14 @@ def run(args: argparse.Namespace, settings) -> int:
         seed=args.seed,
         names=names,
     )
+
+
+def run(args: argparse.Namespace, settings) -> int:
+    from .style import Stopped, TrainingError, TrainingHooks, train
+
+    if args.styles_file is not None:
+        settings = settings.model_copy(update={"styles_file": args.styles_file})
+    job = job_of(args)
     bar = tqdm(total=job.steps, unit="step", file=sys.stderr, desc=f"train {job.name}")
 
     def progress(step: int, total: int) -> None:
@@ -81,5 +96,8 @@ def run(args: argparse.Namespace, settings) -> int:
     if outcome.embedding is not None:
         print(f"embedding: {outcome.embedding} (token {job.trigger})")
     print(f"style {job.name!r} added to {outcome.styles_file}")
-    print(f"trained {outcome.steps} steps in {outcome.seconds:.1f} s, peak memory {outcome.peak_rss_mb:.0f} MB")
+    print(
+        f"trained {outcome.steps} steps in {outcome.seconds:.1f} s (last loss {outcome.loss:.4f}), "
+        f"peak memory {outcome.peak_rss_mb:.0f} MB"
+    )
     return 0

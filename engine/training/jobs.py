@@ -32,8 +32,7 @@ from ..api import (
 from ..images import decode_image
 from ..settings import EngineSettings
 from . import style
-
-TRAINABLE_FAMILIES = ("sd15", "sdxl")  # the families with a UNet (style.load_pipeline)
+from .trainers import FAMILIES as TRAINABLE_FAMILIES  # every family has a trainer (engine/training/trainers/)
 
 
 def check(name: str, settings: EngineSettings, family: str, styles: Collection[str], busy: str | None) -> None:

@@ -1,13 +1,16 @@
 """Brand styles: a LoRA (and, on SD1.5, a textual-inversion embedding) trained from the company's own pictures.
 
-`python -m engine train-style NAME --images DIR` trains on the loaded model (ENGINE_MODEL), writes
-ENGINE_LORA_DIR/NAME.safetensors and adds a style record NAME to the administrator's styles file
-(ENGINE_STYLES_FILE); the engine reloads that file when it changes, so the style appears without a restart.
+`python -m engine train-style NAME --images DIR` trains on the loaded model (ENGINE_MODEL) of any family, with
+that family's own objective (engine/training/trainers/: the UNet's noise prediction for SD1.5/SDXL, rectified flow
+for FLUX.2 klein, Kandinsky 5 and Qwen-Image), writes ENGINE_LORA_DIR/NAME.safetensors in the format the family's
+pipeline loads, and adds a style record NAME to the administrator's styles file (ENGINE_STYLES_FILE); the engine
+reloads that file when it changes, so the style appears without a restart.
 
 Memory: the pictures are encoded to latents once and dropped, the VAE is not used again, and the text is encoded
-once (unless an embedding is trained), so a step holds the frozen UNet, the adapter with its optimiser state and
-one batch; on CUDA the UNet also checkpoints its activations. Checkpoints every --checkpoint-every steps in
-ENGINE_LORA_DIR/.training/NAME/ let `--resume` continue after a stop.
+once (unless an embedding is trained); the transformer families then drop the VAE and text encoders too. So a step
+holds the frozen denoiser, the adapter with its optimiser state and one batch; on CUDA the denoiser also
+checkpoints its activations. Checkpoints every --checkpoint-every steps in ENGINE_LORA_DIR/.training/NAME/ let
+`--resume` continue after a stop.
 """
 
 from __future__ import annotations
@@ -24,12 +27,12 @@ import yaml
 from PIL import Image, ImageOps
 
 from ..api import STYLE_NAME_RULE
+from .trainers import FAMILIES, blocks_of, trainer_for
+from .trainers.base import Trainer
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 MIN_PICTURES = 2
 MAX_PICTURES = 500
-BLOCKS = ("down", "mid", "up")
-TARGETS = r"(to_q|to_k|to_v|to_out\.0)"
 
 
 class TrainingError(Exception):
@@ -44,7 +47,7 @@ class StyleTraining:
     trigger: str = ""
     steps: int = 500
     rank: int = 8
-    blocks: str = "all"  # "all" or a comma list of down, mid, up
+    blocks: str = "all"  # "all" or a comma list of the family's blocks (SD: down, mid, up; trainers/__init__.py)
     noise_offset: float = 0.05  # extra noise at the end of training: flat white/black backgrounds stay flat
     resolution: int | None = None  # default: the model's native size
     learning_rate: float = 1e-4
@@ -66,6 +69,7 @@ class Outcome:
     peak_rss_mb: float
     steps: int
     record: dict
+    loss: float  # the last step's
 
 
 # ---- checking the input --------------------------------------------------------------------------------------
@@ -100,11 +104,12 @@ def check_name(name: str, existing: set[str]) -> None:
         raise TrainingError(f"a style named {name!r} exists; choose another name or remove it from the styles file")
 
 
-def parse_blocks(blocks: str) -> tuple[str, ...]:
-    chosen = BLOCKS if blocks == "all" else tuple(part.strip() for part in blocks.split(",") if part.strip())
-    unknown = [part for part in chosen if part not in BLOCKS]
+def parse_blocks(blocks: str, family: str = "sd15") -> tuple[str, ...]:
+    names = blocks_of(family)
+    chosen = names if blocks == "all" else tuple(part.strip() for part in blocks.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in names]
     if unknown or not chosen:
-        raise TrainingError(f"--blocks {blocks!r}: use all, or a comma list of {', '.join(BLOCKS)}")
+        raise TrainingError(f"--blocks {blocks!r}: on {family} use all, or a comma list of {', '.join(names)}")
     return chosen
 
 
@@ -130,18 +135,30 @@ def read_captions(files: list[Path], captions: Path | None, trigger: str) -> lis
 
 
 # ---- the model -----------------------------------------------------------------------------------------------
-def load_pipeline(settings: Any) -> Any:
-    """The configured model's text-to-image pipeline in fp32 on the training device (the same loading path as the
-    engine's); TrainingError for a family without a UNet."""
-    import torch
+def model_family(settings: Any) -> str:
+    """The family of the configured model, from its folder's model_index.json (no weights loaded); a single file
+    or a hub id without an index is SD (SD1.5 and SDXL train alike; which one shows once loaded)."""
+    from ..families import UnknownFamily, detect
+    from ..models import resolve_model, with_tiny_kit
 
-    from ..models import _from_pretrained, pick_device, quiet_libraries, resolve_model, with_tiny_kit
+    settings = with_tiny_kit(settings)
+    try:
+        family = detect(resolve_model(settings), settings.family)
+    except UnknownFamily as error:
+        raise TrainingError(str(error)) from None
+    name = family.name if family is not None else "sd15"
+    if name not in FAMILIES:
+        raise TrainingError(f"the {name} family cannot train styles")
+    return name
+
+
+def load_pipeline(settings: Any, trainer: Trainer) -> Any:
+    """The configured model's text-to-image pipeline in fp32 on the training device (the model the engine loads:
+    `settings` passed through with_tiny_kit)."""
+    from ..models import pick_device, quiet_libraries, resolve_model
 
     quiet_libraries()
-    settings = with_tiny_kit(settings)
-    pipe = _from_pretrained(resolve_model(settings), torch.float32)
-    if getattr(pipe, "unet", None) is None:
-        raise TrainingError(f"{type(pipe).__name__}: train-style supports the SD1.5 and SDXL families")
+    pipe = trainer.load(resolve_model(settings))
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(pick_device(settings.device))
 
@@ -151,8 +168,8 @@ def _square(path: Path, size: int) -> Image.Image:
         return ImageOps.fit(ImageOps.exif_transpose(image).convert("RGB"), (size, size), Image.Resampling.LANCZOS)
 
 
-def encode_pictures(pipe: Any, files: list[Path], size: int) -> Any:
-    """Each picture centre-cropped to `size`, as scaled VAE latents (the posterior mean), one at a time."""
+def encode_pictures(pipe: Any, trainer: Trainer, files: list[Path], size: int) -> Any:
+    """Each picture centre-cropped to `size`, as the family's latents (the VAE's posterior mean), one at a time."""
     import numpy as np
     import torch
 
@@ -161,26 +178,25 @@ def encode_pictures(pipe: Any, files: list[Path], size: int) -> Any:
         for path in files:
             array = np.asarray(_square(path, size), dtype=np.float32) / 127.5 - 1.0
             x = torch.from_numpy(array).permute(2, 0, 1)[None].to(pipe.device)
-            latents.append(pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor)
+            latents.append(trainer.encode_picture(pipe, x))
     return torch.cat(latents)
 
 
-def lora_config(rank: int, blocks: tuple[str, ...]) -> Any:
+def lora_config(rank: int, targets: str) -> Any:
     from peft import LoraConfig
 
-    parts = {"down": r"down_blocks", "mid": r"mid_block", "up": r"up_blocks"}
-    pattern = rf"^({'|'.join(parts[b] for b in blocks)})\..*\.{TARGETS}$"
-    return LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=pattern)
+    return LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=targets)
 
 
 # ---- the style record ------------------------------------------------------------------------------------------
-def style_record(job: StyleTraining, lora: Path, embedding: Path | None) -> dict:
+def style_record(job: StyleTraining, lora: Path, embedding: Path | None, family: str) -> dict:
     record: dict[str, Any] = {
         "id": job.name,
         "name": {"en": job.names.get("en", job.name), "ru": job.names.get("ru", job.names.get("en", job.name))},
         "prompt": f"{{prompt}}, {job.trigger}" if job.trigger else "{prompt}",
         "loras": [{"file": lora.name, "strength": 1.0}],
-        "trained": {"steps": job.steps, "rank": job.rank, "blocks": job.blocks},
+        # The family it fits: its LoRA loads into that family's models only.
+        "trained": {"family": family, "steps": job.steps, "rank": job.rank, "blocks": job.blocks},
     }
     record["trained"]["pictures"] = job.source or str(job.images)
     if embedding is not None:
@@ -221,52 +237,23 @@ class Stopped(Exception):
 
 
 @dataclass
-class Conditioning:
-    prompt_embeds: Any  # [N, 77, D]; None when an embedding is trained (encoded per step)
-    added: dict[str, Any]  # SDXL's pooled text and time ids, per picture
-    token_ids: Any = None  # [N, 77] for the textual-inversion run
-
-
-def encode_text(pipe: Any, captions: list[str], size: int) -> Conditioning:
-    import torch
-
-    with torch.no_grad():
-        if getattr(pipe, "text_encoder_2", None) is None:
-            embeds = pipe.encode_prompt(captions, pipe.device, 1, False)[0]
-            return Conditioning(embeds, {})
-        embeds, _, pooled, _ = pipe.encode_prompt(captions, device=pipe.device, do_classifier_free_guidance=False)
-        time_ids = torch.tensor([[size, size, 0, 0, size, size]] * len(captions), dtype=embeds.dtype)
-        return Conditioning(embeds, {"text_embeds": pooled, "time_ids": time_ids.to(pipe.device)})
-
-
-def add_token(pipe: Any, token: str) -> int:
-    """A new token for textual inversion, its embedding started from the mean of the vocabulary's."""
-    import torch
-
-    if pipe.tokenizer.add_tokens(token) != 1:
-        raise TrainingError(f"--trigger {token!r} is already a word of the tokenizer; pick a new one, e.g. <{token}>")
-    token_id = pipe.tokenizer.convert_tokens_to_ids(token)
-    pipe.text_encoder.resize_token_embeddings(len(pipe.tokenizer))
-    weights = pipe.text_encoder.get_input_embeddings().weight
-    with torch.no_grad():
-        weights[token_id] = weights[:-1].mean(0)
-    return int(token_id)
-
-
-@dataclass
 class Run:
     job: StyleTraining
+    trainer: Trainer
     pipe: Any
-    latents: Any
-    text: Conditioning
-    optimiser: Any
-    parameters: list
-    token_id: int | None
-    frozen_embeddings: Any
+    latents: Any  # [N, C, h, w] in the family's latent space
+    text: Any  # the captions as the trainer encoded them
+    schedule: Any  # what the trainer draws noise levels from
     checkpoint: Path
-    noise_schedule: Any = None
+    parameters: list = field(default_factory=list)  # the trained ones: the LoRA's (and SD1.5's token embedding)
+    optimiser: Any = None
     step: int = 0
+    loss: float = float("nan")  # the last step's
     started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def denoiser(self) -> Any:
+        return self.trainer.denoiser(self.pipe)
 
 
 def checkpoint_path(lora_dir: Path, name: str) -> Path:
@@ -279,13 +266,12 @@ def save_checkpoint(run: Run) -> None:
 
     state = {
         "step": run.step,
-        "lora": get_peft_model_state_dict(run.pipe.unet),
+        "lora": get_peft_model_state_dict(run.denoiser),
         "optimiser": run.optimiser.state_dict(),
         "rng": torch.get_rng_state(),
-        "embedding": None
-        if run.token_id is None
-        else run.pipe.text_encoder.get_input_embeddings().weight[run.token_id],
+        "cuda_rng": torch.cuda.get_rng_state(run.pipe.device) if run.pipe.device.type == "cuda" else None,
         "job": {"steps": run.job.steps, "rank": run.job.rank, "blocks": run.job.blocks},
+        **run.trainer.state(run),
     }
     run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
     partial = run.checkpoint.with_suffix(".partial")
@@ -303,97 +289,71 @@ def load_checkpoint(run: Run) -> None:
     expected = {"steps": run.job.steps, "rank": run.job.rank, "blocks": run.job.blocks}
     if state["job"] != expected:
         raise TrainingError(f"--resume: the checkpoint was made with {state['job']}, not {expected}")
-    set_peft_model_state_dict(run.pipe.unet, state["lora"])
+    set_peft_model_state_dict(run.denoiser, state["lora"])
     run.optimiser.load_state_dict(state["optimiser"])
     torch.set_rng_state(state["rng"])
-    if run.token_id is not None and state["embedding"] is not None:
-        with torch.no_grad():
-            run.pipe.text_encoder.get_input_embeddings().weight[run.token_id] = state["embedding"]
+    if state.get("cuda_rng") is not None and run.pipe.device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"].cpu(), run.pipe.device)
+    run.trainer.restore(run, state)
     run.step = int(state["step"])
 
 
-def training_step(run: Run, noise_schedule: Any) -> float:
+def training_step(run: Run) -> float:
+    """One optimiser step on a batch drawn at random (with repeats) from the pictures; the batch's loss."""
     import torch
 
-    job, pipe = run.job, run.pipe
-    pick = torch.randint(0, len(run.latents), (job.batch,))
-    x0 = run.latents[pick]
-    noise = torch.randn_like(x0) + job.noise_offset * torch.randn(job.batch, x0.shape[1], 1, 1, device=x0.device)
-    t = torch.randint(0, noise_schedule.config.num_train_timesteps, (job.batch,), device=x0.device)
-    xt = noise_schedule.add_noise(x0, noise, t)
-    if run.token_id is not None:
-        embeds = pipe.text_encoder(run.text.token_ids[pick])[0]
-    else:
-        embeds = run.text.prompt_embeds[pick]
-    added = {key: value[pick] for key, value in run.text.added.items()} or None
-    predicted = pipe.unet(xt, t, embeds, added_cond_kwargs=added).sample
-    target = (
-        noise_schedule.get_velocity(x0, noise, t) if noise_schedule.config.prediction_type == "v_prediction" else noise
-    )
-    loss = torch.nn.functional.mse_loss(predicted.float(), target.float())
+    pick = torch.randint(0, len(run.latents), (run.job.batch,))
+    loss = run.trainer.loss(run, pick)
     run.optimiser.zero_grad(set_to_none=True)
     loss.backward()
     run.optimiser.step()
-    if run.token_id is not None:  # only the new token's row learns
-        with torch.no_grad():
-            weights = pipe.text_encoder.get_input_embeddings().weight
-            keep = torch.arange(len(weights), device=weights.device) != run.token_id
-            weights[keep] = run.frozen_embeddings[keep]
+    run.trainer.after_step(run)
     return float(loss.item())
 
 
-def prepare(job: StyleTraining, settings: Any, existing: set[str]) -> tuple[list[Path], list[str]]:
-    """Every check that needs no model, so bad input fails in a second: name, pictures, captions, options."""
+def prepare(job: StyleTraining, settings: Any, existing: set[str]) -> tuple[Trainer, list[Path], list[str]]:
+    """Every check that needs no model, so bad input fails in a second: name, pictures, captions, options (those
+    that do not apply to the model's family too)."""
     check_name(job.name, existing)
     files = pictures(job.images)
-    parse_blocks(job.blocks)
+    trainer = trainer_for(model_family(settings))
+    parse_blocks(job.blocks, trainer.family)
     if job.steps < 1 or job.rank < 1 or job.batch < 1 or job.learning_rate <= 0:
         raise TrainingError("--steps, --rank, --batch and --lr must be positive")
     if job.embedding and not job.trigger:
         raise TrainingError("--embedding learns the trigger token: give --trigger, e.g. --trigger '<brand>'")
-    if job.resolution is not None and (job.resolution < 64 or job.resolution % 8):
-        raise TrainingError("--resolution must be a multiple of 8, at least 64")
+    trainer.refuse(job)
+    if job.resolution is not None and (job.resolution < 64 or job.resolution % trainer.multiple):
+        raise TrainingError(f"--resolution must be a multiple of {trainer.multiple}, at least 64")
     if settings.styles_file is None:
         raise TrainingError("ENGINE_STYLES_FILE is not set: the new style needs the administrator's styles file")
-    return files, read_captions(files, job.captions, job.trigger)
+    return trainer, files, read_captions(files, job.captions, job.trigger)
 
 
-def start_run(job: StyleTraining, settings: Any, files: list[Path], captions: list[str]) -> Run:
+def start_run(job: StyleTraining, settings: Any, trainer: Trainer, files: list[Path], captions: list[str]) -> Run:
     import torch
 
+    from ..models import with_tiny_kit
+
     torch.manual_seed(job.seed)
-    pipe = load_pipeline(settings)
-    size = job.resolution or int(pipe.unet.config.sample_size) * pipe.vae_scale_factor
-    for module in (pipe.unet, pipe.vae, pipe.text_encoder, getattr(pipe, "text_encoder_2", None)):
-        if module is not None:
+    model_settings = with_tiny_kit(settings)
+    pipe = load_pipeline(model_settings, trainer)
+    size = job.resolution or trainer.native(pipe, model_settings)
+    for module in pipe.components.values():
+        if isinstance(module, torch.nn.Module):
             module.requires_grad_(False)
-    latents = encode_pictures(pipe, files, size)
-    token_id = None
-    if job.embedding:
-        if getattr(pipe, "text_encoder_2", None) is not None:
-            raise TrainingError("--embedding: textual inversion is supported for the SD1.5 family only")
-        token_id = add_token(pipe, job.trigger)
-    text = encode_text(pipe, captions, size)
-    if token_id is not None:
-        ids = pipe.tokenizer(
-            captions, padding="max_length", max_length=pipe.tokenizer.model_max_length, truncation=True
-        )
-        text.token_ids = torch.tensor(ids.input_ids, device=pipe.device)
-    pipe.unet.add_adapter(lora_config(job.rank, parse_blocks(job.blocks)))
-    parameters = [p for p in pipe.unet.parameters() if p.requires_grad]
-    frozen = None
-    if token_id is not None:
-        embeddings = pipe.text_encoder.get_input_embeddings().weight
-        embeddings.requires_grad_(True)
-        frozen = embeddings.detach().clone()
-        parameters.append(embeddings)
+    latents = encode_pictures(pipe, trainer, files, size)
+    text = trainer.encode_text(pipe, captions, size, job, model_settings)
+    trainer.release(pipe)
+    denoiser = trainer.denoiser(pipe)
+    blocks = parse_blocks(job.blocks, trainer.family)
+    denoiser.add_adapter(lora_config(job.rank, trainer.lora_targets(denoiser, blocks)))
+    run = Run(job, trainer, pipe, latents, text, trainer.schedule(pipe), checkpoint_path(settings.lora_dir, job.name))
+    run.parameters = [p for p in denoiser.parameters() if p.requires_grad] + trainer.extra_parameters(run)
     if pipe.device.type == "cuda":
-        pipe.unet.enable_gradient_checkpointing()
-    pipe.unet.train()
-    optimiser = torch.optim.AdamW(parameters, lr=job.learning_rate, weight_decay=1e-2)
-    run = Run(
-        job, pipe, latents, text, optimiser, parameters, token_id, frozen, checkpoint_path(settings.lora_dir, job.name)
-    )
+        denoiser.enable_gradient_checkpointing()
+    denoiser.train()
+    run.optimiser = torch.optim.AdamW(run.parameters, lr=job.learning_rate, weight_decay=1e-2)
     if job.resume:
         load_checkpoint(run)
     return run
@@ -401,19 +361,8 @@ def start_run(job: StyleTraining, settings: Any, files: list[Path], captions: li
 
 def finish(run: Run, lora_dir: Path) -> tuple[Path, Path | None]:
     """The adapter in the diffusers/peft LoRA format (loads with load_lora_weights) and the embedding, if any."""
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft.utils import get_peft_model_state_dict
-    from safetensors.torch import save_file
-
     lora_dir.mkdir(parents=True, exist_ok=True)
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(run.pipe.unet))
-    type(run.pipe).save_lora_weights(lora_dir, unet_lora_layers=layers, weight_name=f"{run.job.name}.safetensors")
-    embedding = None
-    if run.token_id is not None:
-        embedding = lora_dir / f"{run.job.name}-embedding.safetensors"
-        vector = run.pipe.text_encoder.get_input_embeddings().weight[run.token_id].detach().cpu().clone()
-        save_file({run.job.trigger: vector[None].contiguous()}, str(embedding))
-    return lora_dir / f"{run.job.name}.safetensors", embedding
+    return run.trainer.save(run, lora_dir)
 
 
 def existing_styles(settings: Any) -> set[str]:
@@ -425,19 +374,16 @@ def existing_styles(settings: Any) -> set[str]:
 def begin(job: StyleTraining, settings: Any, existing: set[str]) -> Run:
     """Check the input (against the style ids in `existing`) and set the run up: the model, the pictures as latents,
     the captions encoded. The slow part before the first step; raises TrainingError."""
-    from diffusers import DDPMScheduler
-
     started = time.perf_counter()
-    files, captions = prepare(job, settings, existing)
-    run = start_run(job, settings, files, captions)
-    run.noise_schedule = DDPMScheduler.from_config(run.pipe.scheduler.config)
+    trainer, files, captions = prepare(job, settings, existing)
+    run = start_run(job, settings, trainer, files, captions)
     run.started = started
     return run
 
 
 def advance(run: Run) -> None:
     """One training step, and a checkpoint when one is due."""
-    training_step(run, run.noise_schedule)
+    run.loss = training_step(run)
     run.step += 1
     if run.step % run.job.checkpoint_every == 0 and run.step < run.job.steps:
         save_checkpoint(run)
@@ -446,11 +392,11 @@ def advance(run: Run) -> None:
 def complete(run: Run, settings: Any) -> Outcome:
     """The trained run written out: the adapter (and embedding), the style record in the administrator's file."""
     lora, embedding = finish(run, settings.lora_dir)
-    record = style_record(run.job, lora, embedding)
+    record = style_record(run.job, lora, embedding, run.trainer.family)
     add_style(settings.styles_file, record)
     run.checkpoint.unlink(missing_ok=True)
     seconds = time.perf_counter() - run.started
-    return Outcome(lora, embedding, settings.styles_file, seconds, peak_rss_mb(), run.job.steps, record)
+    return Outcome(lora, embedding, settings.styles_file, seconds, peak_rss_mb(), run.job.steps, record, run.loss)
 
 
 def train(job: StyleTraining, settings: Any, hooks: TrainingHooks | None = None) -> Outcome:
