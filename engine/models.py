@@ -390,6 +390,11 @@ def load_style_adapters(models: Models, styles: dict[str, Style]) -> None:
     log.info("loaded %d new style adapters and %d embeddings (styles file changed)", len(new), len(tokens))
 
 
+def adapters(pipe: Any) -> set[str]:
+    """The LoRA adapters loaded into a pipeline, in any of its components."""
+    return {name for names in pipe.get_list_adapters().values() for name in names}
+
+
 def _share_style_loras(models: Models, styles: dict[str, Style]) -> None:
     """The styles' LoRAs in the pipelines with a transformer of their own too (Kandinsky 5's I2I, Qwen-Image's
     edit model: the same architecture, fine-tuned), left off: Studio.use_style_adapters switches them there as on
@@ -399,7 +404,7 @@ def _share_style_loras(models: Models, styles: dict[str, Style]) -> None:
         own = getattr(pipe, "transformer", None)
         if own is None or own is shared or not hasattr(pipe, "load_lora_weights"):
             continue
-        present = {name for names in pipe.get_list_adapters().values() for name in names}
+        present = adapters(pipe)
         new = {lora.adapter_name: lora.file for style in styles.values() for lora in style.loras}
         for name, file in new.items():
             if name not in present:

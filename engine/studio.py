@@ -34,7 +34,7 @@ from .api import (
     Picture,
 )
 from .images import Parameters, decode_source, encode_document, encode_preview
-from .models import Models, load_models, with_tiny_kit
+from .models import Models, adapters, load_models, with_tiny_kit
 from .settings import EngineSettings
 from .sizes import fit_size, size_for
 from .styles import Style, StyleError, Tag, load_styles
@@ -332,7 +332,9 @@ class Studio:
             return
         names = [lora.adapter_name for lora in style.loras]
         weights = [lora.strength for lora in style.loras]
-        if fast_lora:
+        # A pipeline with a transformer of its own (Qwen-Image-Edit, Kandinsky 5 I2I) has no few-step LoRA: the
+        # fast profile's steps without it.
+        if fast_lora and self.models.fast_adapter in adapters(pipe):
             names.append(self.models.fast_adapter)
             weights.append(1.0)
         if names:

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.api import ImageRequest
+from engine.api import ImageRequest, Mode
 from engine.models import resolve_model
 from engine.perf import denoiser
 from engine.settings import EngineSettings
@@ -114,14 +114,20 @@ def test_fast_and_quality_requests_never_share_a_call(sd):
     assert fast.batch_key(quick) != fast.batch_key(slow)
 
 
-def test_qwen_image_lightning_keeps_its_flow_matching_scheduler_with_guidance_off(engine_cache, tmp_path):
+@pytest.fixture(scope="module")
+def qwen(engine_cache, tmp_path_factory) -> Studio:
+    """The tiny Qwen-Image kit (with its edit model) and a fast LoRA over its text-to-image transformer."""
     from diffusers import QwenImagePipeline
     from diffusers.models import QwenImageTransformer2DModel
 
     settings = EngineSettings(model="tiny-qwen-image", cache_dir=engine_cache, **TINY, upscaler="none", llm="none")
     transformer = QwenImageTransformer2DModel.from_pretrained(Path(resolve_model(settings)) / "transformer")
-    lora = lora_file(transformer, QwenImagePipeline, tmp_path, "transformer_lora_layers")
-    studio = Studio(settings.model_copy(update={"fast_lora": str(lora)}))
+    lora = lora_file(transformer, QwenImagePipeline, tmp_path_factory.mktemp("qwen"), "transformer_lora_layers")
+    return Studio(settings.model_copy(update={"fast_lora": str(lora)}))
+
+
+def test_qwen_image_lightning_keeps_its_flow_matching_scheduler_with_guidance_off(qwen):
+    studio = qwen
     plan = studio.plan(ImageRequest(**FOX, profile="fast"))
     assert plan.fast_lora and plan.guidance == 1.0  # Lightning: no true CFG (engine/modes/pipes.py)
     with_lora = drawn(studio, plan)
@@ -132,3 +138,13 @@ def test_qwen_image_lightning_keeps_its_flow_matching_scheduler_with_guidance_of
     assert not np.array_equal(with_lora, drawn(studio, unadapted))
     draw(studio, profile="quality")
     assert adapters_on(studio) == set()
+
+
+def test_a_fast_request_on_a_pipeline_with_its_own_transformer_draws_without_the_fast_lora(qwen, sample_bytes):
+    """The edit model (Qwen-Image-Edit) has a transformer of its own, which the text-to-image LoRA was not made for:
+    a fast edit draws on it in the fast profile's steps, without the adapter, rather than failing."""
+    studio = qwen
+    cat = sample_bytes("chelsea.png")
+    plan = studio.plan(ImageRequest(mode=Mode.EDIT, images=(cat,), instruction="make it red", seed=3, profile="fast"))
+    assert plan.fast_lora
+    assert drawn(studio, plan).std() > 1
