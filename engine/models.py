@@ -357,10 +357,7 @@ def _load_style_adapters(pipe: Any, styles: dict[str, Style], loras: dict[str, P
     loras = {} if loras is None else loras
     for style in styles.values():
         for lora in style.loras:
-            if lora.adapter_name not in loras:
-                pipe.load_lora_weights(
-                    str(lora.file.parent), weight_name=lora.file.name, adapter_name=lora.adapter_name
-                )
+            if lora.adapter_name not in loras and _load_lora(pipe, style, lora.adapter_name, lora.file):
                 loras[lora.adapter_name] = lora.file
         for embedding in style.embeddings:
             if not hasattr(pipe, "load_textual_inversion"):  # CLIP-token embeddings: SD families only
@@ -390,6 +387,23 @@ def load_style_adapters(models: Models, styles: dict[str, Style]) -> None:
     log.info("loaded %d new style adapters and %d embeddings (styles file changed)", len(new), len(tokens))
 
 
+def _load_lora(pipe: Any, style: Style, name: str, file: Path) -> bool:
+    """One style LoRA loaded (left off); False, logged, when it fits no layer of this model (another family's, or a
+    broken file): Studio then leaves the style out rather than failing to start or drawing without it."""
+    try:
+        pipe.load_lora_weights(str(file.parent), weight_name=file.name, adapter_name=name)
+    except (RuntimeError, ValueError, KeyError, OSError) as error:
+        if name in adapters(pipe):
+            pipe.delete_adapters(name)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        log.warning("style %s left out: its LoRA %s does not fit this model (%s)", style.id, file, reason)
+        return False
+    if name not in adapters(pipe):
+        log.warning("style %s left out: its LoRA %s has no layer of this model", style.id, file)
+        return False
+    return True
+
+
 def adapters(pipe: Any) -> set[str]:
     """The LoRA adapters loaded into a pipeline, in any of its components."""
     return {name for names in pipe.get_list_adapters().values() for name in names}
@@ -405,7 +419,12 @@ def _share_style_loras(models: Models, styles: dict[str, Style]) -> None:
         if own is None or own is shared or not hasattr(pipe, "load_lora_weights"):
             continue
         present = adapters(pipe)
-        new = {lora.adapter_name: lora.file for style in styles.values() for lora in style.loras}
+        new = {
+            lora.adapter_name: lora.file
+            for style in styles.values()
+            for lora in style.loras
+            if lora.adapter_name in models.loras
+        }
         for name, file in new.items():
             if name not in present:
                 pipe.load_lora_weights(str(file.parent), weight_name=file.name, adapter_name=name)

@@ -101,6 +101,7 @@ class Studio:
         if settings.default_style not in self._styles:
             raise BadRequest(f"ENGINE_DEFAULT_STYLE={settings.default_style!r} is not a known style")
         self.models = models or load_models(settings, self._styles)
+        self._leave_out_unloaded()
 
     # ---- styles: the administrator's file is read again when it changes (a style trained while serving) ------
     @property
@@ -130,6 +131,16 @@ class Studio:
         from .models import load_style_adapters
 
         load_style_adapters(self.models, self._styles)
+        self._leave_out_unloaded()
+
+    def _leave_out_unloaded(self) -> None:
+        """The styles whose LoRA did not load (engine/models.py logged why) are not offered."""
+        loaded = self.models.loras
+        self._styles = {
+            key: style
+            for key, style in self._styles.items()
+            if all(lora.adapter_name in loaded for lora in style.loras)
+        }
 
     # ---- what the engine can do -------------------------------------------------------------------
     def available_modes(self) -> frozenset[Mode]:

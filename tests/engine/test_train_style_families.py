@@ -119,6 +119,20 @@ def test_the_serving_engine_draws_the_style_differently_and_the_others_as_before
     assert all(np.array_equal(a, b) for a, b in zip(trained.before, again, strict=True))
 
 
+def test_a_style_trained_on_another_family_is_left_out_and_the_engine_starts(trained, engine_cache, caplog):
+    """The model changed under a styles file (klein's brand style, now on the SD kit): the style is not offered,
+    the log says why, and every other style draws."""
+    others = [kit for kit in ("tiny", *KITS) if kit != trained.model]
+    other = others[KITS.index(trained.model) % len(others)]
+    settings = trained.settings.model_copy(update={"model": other})
+    with caplog.at_level("WARNING", logger="engine.models"):
+        studio = Studio(settings)
+    assert "brand" not in studio.styles and "none" in studio.styles
+    assert any("style brand left out" in record.getMessage() for record in caplog.records)
+    picture = studio.run([studio.plan(ImageRequest(prompt="a cat", count=1, seed=7))], Hooks())[0].pictures[0]
+    assert picture.png
+
+
 # ---- the objective is the one the pipeline samples with ------------------------------------------------------------
 def reference_latents(model: str, pipe, pixels: torch.Tensor) -> torch.Tensor:
     """The picture as the pipeline's latents (the VAE's mean, as the pipeline hands latents out), [1, C, h, w]."""
