@@ -21,6 +21,7 @@ Not offered: remix needs a Qwen-Image ControlNet (README, "Model families").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -121,21 +122,28 @@ def _available(mode: Mode, models: Any) -> bool:
 
 
 def per_picture(runner):
-    """The runner called once per picture (its own seed alone), the pictures gathered per plan."""
+    """The runner called once per picture (its own seed alone), the pictures gathered per plan. Progress counts the
+    steps of all those calls as the job's one bar (not a bar that fills and starts again for each picture)."""
 
     def run(studio, plans, hooks) -> list[list[Image.Image]]:
-        results = []
+        results, done, count = [], 0, sum(len(plan.seeds) for plan in plans)
         for plan in plans:
             pictures: list[Image.Image] = []
             for seed in plan.seeds:
                 single = replace(plan, seeds=[seed])
-                pictures += runner(studio, [single], hooks)[0]
+                pictures += runner(studio, [single], replace(hooks, progress=_one_of(hooks.progress, done, count)))[0]
+                done += 1
                 if hooks.interrupted():
                     break
             results.append(pictures)
         return results
 
     return run
+
+
+def _one_of(progress: Callable[[int, int], None], done: int, count: int) -> Callable[[int, int], None]:
+    """`progress` of call `done` (from 0) of `count` calls of the same length, as steps of them all."""
+    return lambda step, total: progress(done * total + step, count * total)
 
 
 FAMILY = Family(
