@@ -60,10 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--family",
-        choices=("sd15", "sdxl", "flux2_klein", "kandinsky5"),
+        choices=("sd15", "sdxl", "flux2_klein", "kandinsky5", "qwen_image"),
         default=None,
-        help="cpu: parts 1-3 on this family's reduced-width architecture; cuda: its full-size one at 1024² (part 6; "
-        "without --family a cuda run times sdxl, flux2_klein and kandinsky5)",
+        help="cpu: parts 1-3 (not 4, the bot on the tiny kit) on this family's reduced-width architecture; cuda: its "
+        "full-size one at 1024² (part 6; without --family a cuda run times sdxl, flux2_klein and kandinsky5)",
     )
     parser.add_argument(
         "--part",
@@ -128,19 +128,22 @@ def plan(device: str, quick: bool, cache: Path, parts: set[int], family: str | N
 
 
 # A family on a CPU: steps and guidance of its own profile (Kandinsky 5: 8 of its 50, to finish in minutes).
-CPU_FAMILY_STEPS = {"sdxl": (20, 6.0), "flux2_klein": (4, 1.0), "kandinsky5": (8, 3.5)}
+# Qwen-Image: 8 of its 50 (the Lightning LoRA's count), with true CFG.
+CPU_FAMILY_STEPS = {"sdxl": (20, 6.0), "flux2_klein": (4, 1.0), "kandinsky5": (8, 3.5), "qwen_image": (8, 4.0)}
 
 
 def _family_plan(cache: Path, family: str, quick: bool, parts: set[int]) -> dict:
     """Parts 1-3 on `family`'s reduced-width architecture at 128² (bench/families.py)."""
-    from .architectures import ensure
+    from .architectures import ensure, ensure_extras
     from .families import ensure_cpu
     from .speed import Case
 
     folder = str(ensure(cache, "sdxl", 32, native=128) if family == "sdxl" else ensure_cpu(cache, family))
     steps, guidance = CPU_FAMILY_STEPS[family]
     case = Case(f"{family}-shaped (reduced width), 128²", folder, 128, steps, guidance)
-    cases: dict = {"overhead": [case], "throughput": [(case, 1 if quick else 2)], "memory": (folder, {})}
+    # SDXL's image modes need their adapters (at the same scale, as for SD1.5); the other families' modes need none.
+    extras = ensure_extras(cache, "sdxl", 32) if family == "sdxl" and 3 in parts else {}
+    cases: dict = {"overhead": [case], "throughput": [(case, 1 if quick else 2)], "memory": (folder, extras)}
     cases["repeats"] = {"overhead": 3 if quick else 9}
     cases["users"], cases["jobs"] = 4, 2
     return cases
@@ -151,7 +154,7 @@ async def run(args: argparse.Namespace) -> dict:
 
     from . import botlatency, speed
 
-    parts = {int(p) for p in args.parts.split(",") if p.strip()}
+    parts = _parts(args)
     report: dict = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "device": args.device,
@@ -163,10 +166,6 @@ async def run(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads or 1)
     started = time.perf_counter()
     log(f"building/loading models in {args.cache}")
-    if args.ladder and args.device == "cuda":
-        parts.add(5)
-    if args.device == "cuda":
-        parts = {6} if args.family else parts | {6}
     cases = plan(args.device, args.quick, args.cache, parts, args.family)
     report["torch_threads"] = torch.get_num_threads()
 
@@ -220,6 +219,18 @@ async def run(args: argparse.Namespace) -> dict:
         await part("families", lambda: _families_on_gpu(args.family, args.quick))
     report["seconds"] = time.perf_counter() - started
     return report
+
+
+def _parts(args: argparse.Namespace) -> set[int]:
+    """The parts asked for, as this device and --family run them."""
+    parts = {int(p) for p in args.parts.split(",") if p.strip()}
+    if args.family and args.device == "cpu":
+        parts &= {1, 2, 3}  # the family's own figures; part 4 times the bot on the SD tiny kit whatever the family
+    if args.ladder and args.device == "cuda":
+        parts.add(5)
+    if args.device == "cuda":
+        parts = {6} if args.family else parts | {6}
+    return parts
 
 
 def _families_on_gpu(family: str | None, quick: bool) -> list[dict]:

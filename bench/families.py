@@ -10,9 +10,11 @@
 
 Configs: FLUX.2 klein 4B (5 double + 20 single blocks, 24 heads x 128, Qwen3-4B text encoder: hidden 2560,
 36 layers; VAE with 32 latent channels); Kandinsky 5.0 Image Lite (about 6B: model_dim 2560, ff 10240, 50 visual
-blocks; Qwen2.5-VL-7B + CLIP-L; the FLUX.1 VAE, 16 channels) - from the model cards' parameter counts and the
-diffusers classes' defaults: check against a real config.json before quoting a figure as the model's. Tokenizers
-are the byte-level ones of the tiny kits (prompt length, not vocabulary, sets the text encoder's cost).
+blocks; Qwen2.5-VL-7B + CLIP-L; the FLUX.1 VAE, 16 channels); Qwen-Image (20B: 60 blocks, 24 heads x 128, joint
+dimension 3584; Qwen2.5-VL-7B: hidden 3584, 28 layers; its own VAE, base 96, 16 channels) - from the model cards'
+parameter counts and the diffusers classes' defaults: check against a real config.json before quoting a figure as
+the model's. Tokenizers are the byte-level ones of the tiny kits (prompt length, not vocabulary, sets the text
+encoder's cost).
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ VERSION = "2"
 CPU_DIVISOR = 16
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
 FAMILIES = ("sdxl", "flux2_klein", "kandinsky5")
-STEPS = {"sdxl": (30, 6.0), "flux2_klein": (4, 1.0), "kandinsky5": (50, 3.5)}
-PUBLISHED_TFLOP = {"sdxl": 416, "flux2_klein": 150}  # ../shared/FAMILIES.md, incl. the VAE decode
+STEPS = {"sdxl": (30, 6.0), "flux2_klein": (4, 1.0), "kandinsky5": (50, 3.5), "qwen_image": (50, 4.0)}
+PUBLISHED_TFLOP = {"sdxl": 416, "flux2_klein": 150, "qwen_image": 7320}  # ../shared/FAMILIES.md, incl. VAE decode
 TARGET_S = {"sdxl": 0.8, "flux2_klein": 0.35}  # per 1024² picture on an H100/H200 (issue 11)
 
 
@@ -149,7 +151,37 @@ def kandinsky5(divisor: int = 1) -> Any:
     return pipe
 
 
-BUILDERS = {"flux2_klein": klein, "kandinsky5": kandinsky5}
+def qwen_image(divisor: int = 1) -> Any:
+    from diffusers import AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler, QwenImagePipeline
+    from diffusers.models import QwenImageTransformer2DModel
+
+    from engine.tiny_families import QWEN_VL_CHAT, _qwen25_vl, qwen_tokenizer
+
+    d = divisor
+    text_dim = 3584 // d
+    shrink = min(d, 4)  # head size 128 -> 32: the rotary sections (16, 56, 56) / 4 still fill it
+    transformer = QwenImageTransformer2DModel(
+        num_layers=60,
+        attention_head_dim=128 // shrink,
+        num_attention_heads=max(2, 24 // d),
+        joint_attention_dim=text_dim,
+        axes_dims_rope=tuple(a // shrink for a in (16, 56, 56)),
+    )
+    scheduler = FlowMatchEulerDiscreteScheduler(
+        use_dynamic_shifting=True, base_shift=0.5, max_shift=0.9, base_image_seq_len=256, max_image_seq_len=8192,
+        shift_terminal=0.02, time_shift_type="exponential",
+    )  # fmt: skip
+    pipe: Any = QwenImagePipeline(
+        scheduler=scheduler,
+        vae=AutoencoderKLQwenImage(base_dim=max(16, 96 // d)),  # z 16, dims x (1, 2, 4, 4), 2 res blocks
+        text_encoder=_qwen25_vl(text_dim, text_dim, layers=28, heads=max(2, 28 // d), inter=18944 // d),
+        tokenizer=qwen_tokenizer(QWEN_VL_CHAT),
+        transformer=transformer,
+    )
+    return pipe
+
+
+BUILDERS = {"flux2_klein": klein, "kandinsky5": kandinsky5, "qwen_image": qwen_image}
 
 
 def ensure_cpu(cache: Path, family: str) -> Path:
@@ -235,6 +267,8 @@ def _caller(pipe: Any, family: str, steps: int, guidance: float, size: int = 102
         )
         if family != "flux2_klein" and guidance > 1:
             kwargs["negative_prompt"] = [""] * count
+        if family == "qwen_image":  # true CFG: its guidance_scale is for guidance-distilled checkpoints only
+            kwargs["true_cfg_scale"] = guidance
         if family != "sdxl":
             kwargs["max_sequence_length"] = 512 if family == "flux2_klein" else 256
         return pipe(**kwargs)
@@ -259,14 +293,19 @@ def _picture_tflop(pipe: Any, family: str, steps: int, guidance: float, size: in
     args, kwargs = seen[0]
     with torch.no_grad(), FlopCounterMode(display=False) as step:
         denoiser(*args, **kwargs)
-    vae = pipe.vae
-    factor = 2 ** (len(vae.config.block_out_channels) - 1)
-    latent = torch.randn(
-        1, vae.config.latent_channels, size // factor, size // factor, device=vae.device, dtype=vae.dtype
-    )
     with torch.no_grad(), FlopCounterMode(display=False) as decode:
-        vae.decode(latent)
+        pipe.vae.decode(_latent(pipe.vae, size))
     first = args[0] if args else next(v for v in kwargs.values() if isinstance(v, torch.Tensor))
     per_picture_call = step.get_total_flops() / max(1, first.shape[0])
     cfg = 2 if guidance > 1 and family != "flux2_klein" else 1
     return (per_picture_call * steps * cfg + decode.get_total_flops()) / 1e12
+
+
+def _latent(vae: Any, size: int) -> torch.Tensor:
+    """A latent that `vae` decodes into one size x size picture (Qwen-Image's VAE is a video VAE: one frame)."""
+    config = vae.config
+    if "z_dim" in config:  # AutoencoderKLQwenImage: x2 per temporal-downsample entry, spatially
+        side = size // 2 ** len(config.temperal_downsample)
+        return torch.randn(1, config.z_dim, 1, side, side, device=vae.device, dtype=vae.dtype)
+    side = size // 2 ** (len(config.block_out_channels) - 1)
+    return torch.randn(1, config.latent_channels, side, side, device=vae.device, dtype=vae.dtype)

@@ -194,7 +194,7 @@ class Studio:
         steps = request.steps or steps
         if not 1 <= steps <= 150:
             raise BadRequest("steps must be 1..150")
-        steps = max(steps, self.models.spec.min_steps)
+        steps = max(steps, self._fewest_steps())
         width, height = self._size(request, sources)
         base_seed = request.seed if request.seed is not None else random.randrange(2**31)
         count = 1 if MODES[request.mode].single else request.count
@@ -220,6 +220,11 @@ class Studio:
         if self._fast(request):
             return s.fast_steps or defaults.fast_steps, _given(s.fast_guidance, defaults.fast_guidance)
         return s.quality_steps or defaults.quality_steps, _given(s.quality_guidance, defaults.quality_guidance)
+
+    def _fewest_steps(self) -> int:
+        """A schedule stretched to end at a terminal sigma (Qwen-Image: shift_terminal 0.02) divides 0 by 0 for a
+        single step in diffusers 0.42.1: NaN latents, a black picture. Such a model draws at least two."""
+        return 2 if self.models.scheduler_config.get("shift_terminal") else 1
 
     def _size(self, request: ImageRequest, sources: list[Image.Image]) -> tuple[int, int]:
         native, multiple = self.models.native, self.models.multiple

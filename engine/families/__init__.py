@@ -49,7 +49,6 @@ class Family:
     # Why each mode the family cannot do is missing (the README's family table says the same).
     gaps: dict[Mode, str] = field(default_factory=dict)
     available: Callable[[Mode, Any], bool] = lambda mode, models: True
-    min_steps: int = 1  # fewer steps are raised to this (a scheduler that cannot take one step)
 
 
 def registry() -> dict[str, Family]:

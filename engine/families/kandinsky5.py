@@ -3,7 +3,7 @@
 T2I and I2I need different transformers (I2I's takes the picture as a visual condition); both share the VAE and
 the two text encoders (Qwen2.5-VL + CLIP). The I2I transformer comes from the model folder's `transformer_i2i/`
 or from ENGINE_EDIT_MODEL (the I2I checkpoint's folder); without it the picture modes are not offered.
-- generate: `Kandinsky5T2IPipeline`, batched across users.
+- generate: `Kandinsky5T2IPipeline`; a job's pictures in one call, never two users' (FAMILY.batchable says why).
 - vary: I2I has no strength; subtle = the picture as the condition with its prompt, strong = a softened copy
   (a quarter of the size, blurred) as the condition, so layout and colours stay and the details are new.
 - reimagine: the softened copy without text; photo + text: the photo with the caption; remix: its edge map with
@@ -152,4 +152,9 @@ FAMILY = Family(
         Mode.INPAINT: "diffusers 0.42.1 has no Kandinsky 5 inpainting pipeline",
     },
     available=_available,
+    # No jobs of different users in one call: diffusers 0.42.1 pads the prompts of a batch to the longest and feeds
+    # the pad tokens to the transformer unmasked (its cu_seqlens are not passed on), so a picture drawn beside a
+    # longer prompt is not the one its seed makes alone (up to 20/255 apart on the tiny kit). A job's own pictures
+    # (one prompt) still share a call.
+    batchable=frozenset(),
 )

@@ -25,6 +25,7 @@ own single run, so those modes run one call per picture (the seed under a pictur
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -160,15 +161,17 @@ def _available(mode: Mode, models: Any) -> bool:
 
 
 def per_picture(runner):
-    """The runner called once per picture (its own seed alone), the pictures gathered per plan."""
+    """The runner called once per picture (its own seed alone), the pictures gathered per plan. Progress counts the
+    steps of all those calls as the job's one bar (not a bar that fills and starts again for each picture)."""
 
     def run(studio, plans, hooks) -> list[list[Image.Image]]:
-        results = []
+        results, done, count = [], 0, sum(len(plan.seeds) for plan in plans)
         for plan in plans:
             pictures: list[Image.Image] = []
             for seed in plan.seeds:
                 single = replace(plan, seeds=[seed])
-                pictures += runner(studio, [single], hooks)[0]
+                pictures += runner(studio, [single], replace(hooks, progress=_one_of(hooks.progress, done, count)))[0]
+                done += 1
                 if hooks.interrupted():
                     break
             results.append(pictures)
@@ -177,14 +180,17 @@ def per_picture(runner):
     return run
 
 
+def _one_of(progress: Callable[[int, int], None], done: int, count: int) -> Callable[[int, int], None]:
+    """`progress` of call `done` (from 0) of `count` calls of the same length, as steps of them all."""
+    return lambda step, total: progress(done * total + step, count * total)
+
+
 FAMILY = Family(
     name="qwen_image",
     pipelines=("QwenImagePipeline", "QwenImageImg2ImgPipeline", "QwenImageInpaintPipeline"),
     multilingual=True,
     # Fast: 8 steps are meant with the Lightning LoRA (ENGINE_FAST_LORA), which also wants guidance off.
     defaults=Defaults(quality_steps=50, quality_guidance=4.0, fast_steps=8, fast_guidance=1.0, native=1024),
-    # Its scheduler stretches the sigmas to shift_terminal (0.02): with one step that divides by zero (NaN pixels).
-    min_steps=2,
     load=load,
     runners={
         Mode.GENERATE: generate.run,

@@ -44,14 +44,17 @@ def repaint(studio, plan, hooks) -> list[Image.Image]:
     pipe = studio.models.inpaint
     studio.fresh_scheduler(pipe, plan.style, plan.fast_lora)
     studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
+    # A copy per picture: SD's inpainting pipelines VAE-sample one source picture with the first generator only,
+    # so picture 2 would not be what its seed makes alone.
+    count = len(plan.seeds)
     images = pipes.call(
         studio,
         pipe,
         hooks,
         plan.steps,
         plan,
-        image=source.resize(size, Image.Resampling.LANCZOS),
-        mask_image=paint.resize(size, Image.Resampling.NEAREST),
+        image=[source.resize(size, Image.Resampling.LANCZOS)] * count,
+        mask_image=[paint.resize(size, Image.Resampling.NEAREST)] * count,
         width=plan.width,
         height=plan.height,
         strength=1.0,

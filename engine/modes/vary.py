@@ -6,6 +6,7 @@ import math
 
 from PIL import Image
 
+from ..samplers import flow_matching
 from . import pipes
 
 # Fooocus's "Vary (Subtle)" and "Vary (Strong)" denoise.
@@ -27,6 +28,19 @@ def denoise_steps(steps: int, strength: float) -> tuple[int, int]:
     while int(steps * strength) < 1:
         steps += 1
     return steps, min(int(steps * strength), steps)
+
+
+def pipeline_strength(pipe, steps: int, runs: int, strength: float) -> float:
+    """The strength to hand `pipe` so that it runs `runs` of `steps` (denoise_steps' count, which progress reports).
+
+    SD's img2img pipelines run int(steps x strength) steps; the flow-matching ones (FLUX.2 klein, Qwen-Image; their
+    get_timesteps, diffusers 0.42.1) start at int(steps - steps x strength), one step earlier wherever steps x
+    strength is not whole: 0.85 of 4 steps ran all 4, from pure noise, so a strong variation kept nothing of its
+    picture, and progress counted 4 steps of 3. Half a step less lands inside the step that denoise_steps counted.
+    """
+    if runs >= steps or not flow_matching(type(pipe.scheduler)):
+        return strength
+    return (runs - 0.5) / steps
 
 
 def run(studio, plans, hooks) -> list[list[Image.Image]]:
@@ -53,7 +67,7 @@ def img2img(studio, plan, hooks, picture: Image.Image, strength: float, pipe=Non
         runs,
         plan,
         image=[source] * len(plan.seeds),
-        strength=strength,
+        strength=pipeline_strength(pipe, steps, runs, strength),
         width=plan.width,  # the families that do not follow the picture's size (Qwen-Image); SD takes no size
         height=plan.height,
         num_inference_steps=steps,

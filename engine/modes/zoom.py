@@ -65,14 +65,17 @@ def zoom_out(studio, plan, hooks) -> list[Image.Image]:
     pipe = studio.models.inpaint
     studio.fresh_scheduler(pipe, plan.style, plan.fast_lora)
     studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
+    # A copy per picture: SD's inpainting pipelines VAE-sample one source picture with the first generator only,
+    # so picture 2 would not be what its seed makes alone.
+    count = len(plan.seeds)
     images = pipes.call(
         studio,
         pipe,
         hooks,
         plan.steps,
         plan,
-        image=canvas,
-        mask_image=paint,
+        image=[canvas] * count,
+        mask_image=[paint] * count,
         width=plan.width,
         height=plan.height,
         strength=1.0,
