@@ -6,11 +6,18 @@ for FLUX.2 klein, Kandinsky 5 and Qwen-Image), writes ENGINE_LORA_DIR/NAME.safet
 pipeline loads, and adds a style record NAME to the administrator's styles file (ENGINE_STYLES_FILE); the engine
 reloads that file when it changes, so the style appears without a restart.
 
-Memory: the pictures are encoded to latents once and dropped, the VAE is not used again, and the text is encoded
-once (unless an embedding is trained); the transformer families then drop the VAE and text encoders too. So a step
-holds the frozen denoiser, the adapter with its optimiser state and one batch; on CUDA the denoiser also
-checkpoints its activations. Checkpoints every --checkpoint-every steps in ENGINE_LORA_DIR/.training/NAME/ let
-`--resume` continue after a stop.
+Memory: the model is loaded in the engine's serving dtype (ENGINE_DTYPE: bf16 on a GPU, fp32 on a CPU) and stays
+frozen in it; only the LoRA's parameters (and SD1.5's text encoder, when its embedding learns) are fp32, and so are
+their gradients and AdamW's two moments (mixed precision as diffusers' LoRA scripts do it: the denoiser's inputs are
+cast to its dtype, peft runs the adapter's branch in the adapter's fp32). The pictures are encoded to latents once
+(the VAE in fp32 for it) and dropped, and the text is encoded once (unless an embedding is trained); the transformer
+families then drop the VAE and text encoders too. So a step holds the frozen denoiser once, in bf16 on a GPU, the
+adapter with its optimiser state and one batch; on CUDA the denoiser also checkpoints its activations. In figures
+(parameters x 2 bytes; a rank-8 LoRA of every attention projection with its gradient and AdamW state, x 16 bytes,
+is 0.1-0.4 GB): FLUX.2 klein 4B about 8 GB (its 4B Qwen3 text encoder, 8 GB more, only while the captions are
+encoded), Qwen-Image about 41 GB for its 20B transformer (its 7B Qwen2.5-VL, 16.6 GB, only while encoding), SDXL
+about 7 GB with its text encoders; in fp32 each twice that (Qwen-Image: 82 GB, more than an 80 GB H100).
+Checkpoints every --checkpoint-every steps in ENGINE_LORA_DIR/.training/NAME/ let `--resume` continue after a stop.
 """
 
 from __future__ import annotations
@@ -153,14 +160,15 @@ def model_family(settings: Any) -> str:
 
 
 def load_pipeline(settings: Any, trainer: Trainer) -> Any:
-    """The configured model's text-to-image pipeline in fp32 on the training device (the model the engine loads:
-    `settings` passed through with_tiny_kit)."""
-    from ..models import pick_device, quiet_libraries, resolve_model
+    """The configured model's text-to-image pipeline on the training device, in the dtype the engine serves it in
+    (the model the engine loads: `settings` passed through with_tiny_kit)."""
+    from ..models import pick_device, pick_dtype, quiet_libraries, resolve_model
 
     quiet_libraries()
-    pipe = trainer.load(resolve_model(settings))
+    device = pick_device(settings.device)
+    pipe = trainer.load(resolve_model(settings), pick_dtype(settings.dtype, device))
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(pick_device(settings.device))
+    return pipe.to(device)
 
 
 def _square(path: Path, size: int) -> Image.Image:
@@ -174,11 +182,14 @@ def encode_pictures(pipe: Any, trainer: Trainer, files: list[Path], size: int) -
     import torch
 
     latents = []
+    dtype = pipe.vae.dtype
+    pipe.vae.to(torch.float32)  # the training targets: fp32 (and SDXL's VAE overflows in fp16); a VAE is small
     with torch.no_grad():
         for path in files:
             array = np.asarray(_square(path, size), dtype=np.float32) / 127.5 - 1.0
             x = torch.from_numpy(array).permute(2, 0, 1)[None].to(pipe.device)
             latents.append(trainer.encode_picture(pipe, x))
+    pipe.vae.to(dtype)
     return torch.cat(latents)
 
 
@@ -245,6 +256,7 @@ class Run:
     text: Any  # the captions as the trainer encoded them
     schedule: Any  # what the trainer draws noise levels from
     checkpoint: Path
+    dtype: Any = None  # the frozen model's (torch.float32, or bf16 on a GPU); the trained parameters are fp32
     parameters: list = field(default_factory=list)  # the trained ones: the LoRA's (and SD1.5's token embedding)
     optimiser: Any = None
     step: int = 0
@@ -346,10 +358,15 @@ def start_run(job: StyleTraining, settings: Any, trainer: Trainer, files: list[P
     text = trainer.encode_text(pipe, captions, size, job, model_settings)
     trainer.release(pipe)
     denoiser = trainer.denoiser(pipe)
+    dtype = denoiser.dtype
     blocks = parse_blocks(job.blocks, trainer.family)
     denoiser.add_adapter(lora_config(job.rank, trainer.lora_targets(denoiser, blocks)))
-    run = Run(job, trainer, pipe, latents, text, trainer.schedule(pipe), checkpoint_path(settings.lora_dir, job.name))
-    run.parameters = [p for p in denoiser.parameters() if p.requires_grad] + trainer.extra_parameters(run)
+    schedule = trainer.schedule(pipe, size, model_settings)
+    run = Run(job, trainer, pipe, latents, text, schedule, checkpoint_path(settings.lora_dir, job.name), dtype)
+    lora = [p for p in denoiser.parameters() if p.requires_grad]  # the rest was frozen above
+    for parameter in lora:  # peft makes them in the base layer's dtype: bf16 would round the small updates away
+        parameter.data = parameter.data.float()
+    run.parameters = lora + trainer.extra_parameters(run)
     if pipe.device.type == "cuda":
         denoiser.enable_gradient_checkpointing()
     denoiser.train()

@@ -31,8 +31,8 @@ class Trainer:
             )
 
     # ---- setting a run up ----------------------------------------------------------------------------------------
-    def load(self, model: str) -> Any:
-        """The family's text-to-image pipeline in fp32."""
+    def load(self, model: str, dtype: Any) -> Any:
+        """The family's text-to-image pipeline with its weights in `dtype` (the engine's serving dtype)."""
         raise NotImplementedError
 
     def native(self, pipe: Any, settings: Any) -> int:
@@ -61,13 +61,14 @@ class Trainer:
         """Trained beside the LoRA (SD1.5's token embedding)."""
         return []
 
-    def schedule(self, pipe: Any) -> Any:
-        """What a step draws its noise levels from."""
+    def schedule(self, pipe: Any, size: int, settings: Any) -> Any:
+        """What a step draws its noise levels from, training at `size` pixels square (`settings`: the model's)."""
         raise NotImplementedError
 
     # ---- a step --------------------------------------------------------------------------------------------------
     def loss(self, run: Any, pick: Any) -> Any:
-        """The loss of one batch: the pictures `pick` (indices into run.latents) noised, and the denoiser's error."""
+        """The loss of one batch: the pictures `pick` (indices into run.latents) noised, and the denoiser's error.
+        The latents and the noise are fp32; the denoiser's inputs are cast to its weights' dtype (`run.dtype`)."""
         raise NotImplementedError
 
     def after_step(self, run: Any) -> None:

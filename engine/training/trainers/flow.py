@@ -2,12 +2,21 @@
 
 Their pipelines sample with FlowMatchEulerDiscreteScheduler: from noise at sigma 1 to the picture at sigma 0, each
 step `x + (sigma_next - sigma) * v` with v the transformer's output. So the transformer predicts the velocity
-v = noise - x0 of the straight path x_sigma = (1 - sigma) * x0 + sigma * noise, and that is the target here. The
-noise levels are drawn uniformly from the scheduler's own training sigmas (its static shift applied, when it has
-one), as diffusers' DreamBooth LoRA scripts for these families do with their default weighting.
+v = noise - x0 of the straight path x_sigma = (1 - sigma) * x0 + sigma * noise, and that is the target here.
 
-Latents are kept as [N, C, h, w] in each family's normalised space (what the pipeline's denoising loop works in);
-a family's `predict` packs them the way its pipeline does, calls the transformer and unpacks the velocity.
+Noise levels: a step draws one where the family's sampler spends its steps at the training size. klein and
+Qwen-Image shift their schedule towards noise by an amount that grows with the picture's token count (the pipeline
+computes `mu` from it: klein's compute_empirical_mu, Qwen-Image's calculate_shift; the scheduler applies
+time_shift(mu)); Kandinsky 5 uses a static shift. So `schedule` sets the family's scheduler for LEVELS steps with
+that `mu`, and a step draws uniformly from those levels: u uniform, then the sampler's own shift. At 1024² this puts
+about two thirds of the steps above sigma 0.5 on Qwen-Image, where uniform levels (the scheduler's training sigmas)
+put half, under-training the high-noise steps that lay the picture out. (diffusers' SD3/FLUX scripts offer
+logit-normal or mode weighting instead, training_utils.compute_density_for_timestep_sampling; matching the sampler
+needs no extra knob.)
+
+Latents are kept as [N, C, h, w] in each family's normalised space (what the pipeline's denoising loop works in),
+in fp32; a family's `predict` casts the noisy latents and the timestep to the transformer's dtype (bf16 on a GPU),
+packs them the way its pipeline does, calls the transformer and unpacks the velocity.
 """
 
 from __future__ import annotations
@@ -18,20 +27,20 @@ from typing import Any
 from .base import Trainer
 
 TEXT_TOKENS = 512  # the pipelines' own max_sequence_length, where ENGINE_TEXT_TOKENS is not set
+LEVELS = 1000  # the noise levels a step draws from: the sampler's schedule at this many steps
 
 
 class FlowMatching(Trainer):
     multiple = 16  # VAE x8, then 2x2 patches
     pipeline = ""  # the diffusers class name of the family's text-to-image pipeline
 
-    def load(self, model: str) -> Any:
+    def load(self, model: str, dtype: Any) -> Any:
         import diffusers
-        import torch
 
         from ...models import check_model_source
 
         check_model_source(model)
-        return getattr(diffusers, self.pipeline).from_pretrained(model, dtype=torch.float32)
+        return getattr(diffusers, self.pipeline).from_pretrained(model, dtype=dtype)
 
     def native(self, pipe: Any, settings: Any) -> int:
         from ...families import registry
@@ -52,10 +61,22 @@ class FlowMatching(Trainer):
     def denoiser(self, pipe: Any) -> Any:
         return pipe.transformer
 
-    def schedule(self, pipe: Any) -> Any:
+    def schedule(self, pipe: Any, size: int, settings: Any) -> Any:
+        """The LEVELS noise levels (1 down to near 0) the family's sampler steps through at `size` pixels square."""
+        import numpy as np
         from diffusers import FlowMatchEulerDiscreteScheduler
 
-        return FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config).sigmas
+        scheduler = FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config)
+        tokens = (size // self.multiple) ** 2  # the packed picture's sequence length, as the pipeline counts it
+        scheduler.set_timesteps(
+            sigmas=np.linspace(1.0, 1 / LEVELS, LEVELS), mu=self.mu(scheduler.config, tokens, settings)
+        )
+        return scheduler.sigmas[:-1]  # the last is the finished picture's 0
+
+    def mu(self, config: Any, tokens: int, settings: Any) -> float | None:
+        """The resolution-dependent shift the pipeline passes its scheduler for a picture of `tokens` tokens; None
+        where the family's scheduler shifts by a fixed amount (Kandinsky 5)."""
+        return None
 
     def loss(self, run: Any, pick: Any) -> Any:
         import torch
@@ -66,12 +87,12 @@ class FlowMatching(Trainer):
         sigma = run.schedule[torch.randint(0, len(run.schedule), (batch,))].to(x0.device)
         s = sigma.view(-1, 1, 1, 1)
         xt = (1 - s) * x0 + s * noise
-        predicted = self.predict(run, xt, sigma, pick)
+        predicted = self.predict(run, xt.to(run.dtype), sigma, pick)
         return torch.nn.functional.mse_loss(predicted.float(), (noise - x0).float())
 
     def predict(self, run: Any, xt: Any, sigma: Any, pick: Any) -> Any:
-        """The transformer's velocity for the noisy latents `xt` ([B, C, h, w]) at noise levels `sigma` ([B]),
-        conditioned on the captions of the pictures `pick`; [B, C, h, w]."""
+        """The transformer's velocity for the noisy latents `xt` ([B, C, h, w], in the transformer's dtype) at noise
+        levels `sigma` ([B], fp32), conditioned on the captions of the pictures `pick`; [B, C, h, w]."""
         raise NotImplementedError
 
     def save(self, run: Any, lora_dir: Path) -> tuple[Path, Path | None]:

@@ -41,13 +41,22 @@ class Flux2Klein(FlowMatching):
     def lora_targets(self, denoiser: Any, blocks: tuple[str, ...]) -> str:
         return attention_layers(BLOCKS, blocks)
 
+    def mu(self, config: Any, tokens: int, settings: Any) -> float | None:
+        """klein's empirical shift depends on the step count too: the family's quality steps (4, distilled)."""
+        from diffusers.pipelines.flux2.pipeline_flux2_klein import compute_empirical_mu
+
+        from ...families import registry
+
+        steps = settings.quality_steps or registry()[self.family].defaults.quality_steps
+        return compute_empirical_mu(image_seq_len=tokens, num_steps=steps)
+
     def predict(self, run: Any, xt: Any, sigma: Any, pick: Any) -> Any:
         pipe = run.pipe
         embeds = run.text[pick]
         ids = pipe._prepare_latent_ids(xt).to(xt.device)
         velocity = pipe.transformer(
             hidden_states=pipe._pack_latents(xt),
-            timestep=sigma,  # the pipeline passes t / 1000: the sigma
+            timestep=sigma.to(xt.dtype),  # the pipeline passes t / 1000: the sigma
             guidance=None,
             encoder_hidden_states=embeds,
             txt_ids=pipe._prepare_text_ids(embeds).to(xt.device),

@@ -21,10 +21,10 @@ BLOCKS = {
 class Kandinsky5(FlowMatching):
     pipeline = "Kandinsky5T2IPipeline"
 
-    def load(self, model: str) -> Any:
+    def load(self, model: str, dtype: Any) -> Any:
         from ...families import processors  # noqa: F401  (a folder's tokenizer may name it: it must be imported first)
 
-        return super().load(model)
+        return super().load(model, dtype)
 
     def encode_picture(self, pipe: Any, pixels: Any) -> Any:
         return pipe.vae.encode(pixels).latent_dist.mode() * pipe.vae.config.scaling_factor
@@ -51,7 +51,7 @@ class Kandinsky5(FlowMatching):
 
         height, width = xt.shape[2:]
         frames = xt.permute(0, 2, 3, 1).unsqueeze(1)  # [B, 1 frame, h, w, C]
-        timesteps = sigma * run.pipe.scheduler.config.num_train_timesteps  # the pipeline passes the scheduler's t
+        timesteps = (sigma * run.pipe.scheduler.config.num_train_timesteps).to(xt.dtype)  # the pipeline passes its t
         positions = [torch.arange(side, device=xt.device) for side in (1, height // 2, width // 2)]  # 2x2 patches
         velocities = []
         for i, n in enumerate(pick.tolist()):

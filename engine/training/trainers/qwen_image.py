@@ -44,6 +44,19 @@ class QwenImage(FlowMatching):
             raise TrainingError(f"--blocks {','.join(blocks)}: this model has {layers} blocks, none in that part")
         return rf"^transformer_blocks\.({'|'.join(chosen)})\.attn\.{PROJECTIONS}$"
 
+    def mu(self, config: Any, tokens: int, settings: Any) -> float | None:
+        from diffusers.pipelines.qwenimage.pipeline_qwenimage import calculate_shift
+
+        return float(
+            calculate_shift(
+                tokens,
+                config.get("base_image_seq_len", 256),
+                config.get("max_image_seq_len", 4096),
+                config.get("base_shift", 0.5),
+                config.get("max_shift", 1.15),
+            )
+        )
+
     def predict(self, run: Any, xt: Any, sigma: Any, pick: Any) -> Any:
         import torch
 
@@ -55,7 +68,7 @@ class QwenImage(FlowMatching):
         batch, channels, height, width = xt.shape
         velocity = pipe.transformer(
             hidden_states=pipe._pack_latents(xt, batch, channels, height, width),
-            timestep=sigma,  # the pipeline passes t / 1000: the sigma
+            timestep=sigma.to(xt.dtype),  # the pipeline passes t / 1000: the sigma
             guidance=None,
             encoder_hidden_states=embeds,
             encoder_hidden_states_mask=None if mask.all() else mask,

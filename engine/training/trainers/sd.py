@@ -29,12 +29,10 @@ class StableDiffusion(Trainer):
         if job.embedding and self.family == "sdxl":
             raise TrainingError("--embedding: textual inversion is supported for the SD1.5 family only")
 
-    def load(self, model: str) -> Any:
-        import torch
-
+    def load(self, model: str, dtype: Any) -> Any:
         from ...models import _from_pretrained
 
-        return _from_pretrained(model, torch.float32)
+        return _from_pretrained(model, dtype)
 
     def native(self, pipe: Any, settings: Any) -> int:
         return int(pipe.unet.config.sample_size) * pipe.vae_scale_factor
@@ -50,6 +48,8 @@ class StableDiffusion(Trainer):
         xl = getattr(pipe, "text_encoder_2", None) is not None
         if job.embedding and xl:  # a folder or file whose family shows only once loaded
             raise TrainingError("--embedding: textual inversion is supported for the SD1.5 family only")
+        if job.embedding:  # its token's embedding learns: the optimiser's steps need fp32 (CLIP-L: 123M parameters)
+            pipe.text_encoder.to(torch.float32)
         token_id = add_token(pipe, job.trigger) if job.embedding else None
         with torch.no_grad():
             if not xl:
@@ -82,7 +82,7 @@ class StableDiffusion(Trainer):
         run.text.frozen_embeddings = embeddings.detach().clone()
         return [embeddings]
 
-    def schedule(self, pipe: Any) -> Any:
+    def schedule(self, pipe: Any, size: int, settings: Any) -> Any:
         from diffusers import DDPMScheduler
 
         return DDPMScheduler.from_config(pipe.scheduler.config)
@@ -96,8 +96,8 @@ class StableDiffusion(Trainer):
         t = torch.randint(0, schedule.config.num_train_timesteps, (job.batch,), device=x0.device)
         xt = schedule.add_noise(x0, noise, t)
         embeds = pipe.text_encoder(text.token_ids[pick])[0] if text.token_id is not None else text.prompt_embeds[pick]
-        added = {key: value[pick] for key, value in text.added.items()} or None
-        predicted = pipe.unet(xt, t, embeds, added_cond_kwargs=added).sample
+        added = {key: value[pick].to(run.dtype) for key, value in text.added.items()} or None
+        predicted = pipe.unet(xt.to(run.dtype), t, embeds.to(run.dtype), added_cond_kwargs=added).sample
         target = schedule.get_velocity(x0, noise, t) if schedule.config.prediction_type == "v_prediction" else noise
         return torch.nn.functional.mse_loss(predicted.float(), target.float())
 
