@@ -3,8 +3,9 @@ pictures trained by engine/training/style.py, one step per turn of the engine's 
 
 Low priority: engine/service.py gives a training a turn only while no drawing waits, and a turn is one step on the
 GPU thread, so a user's picture submitted meanwhile waits at most for the step in progress. The training loads its
-own fp32 copy of the model (the serving pipeline stays as it is, in its dtype, with its styles' adapters) and drops
-it at the end: on a GPU, memory for the model twice while a style is trained.
+own copy of the model in the serving dtype (the serving pipeline stays as it is, with its styles' adapters) and
+drops it at the end: on a GPU, memory for the model twice while a style is trained (the figures: README, "Brand
+styles"; Qwen-Image's two bf16 copies, ≈ 100 GB, do not fit an 80 GB GPU).
 """
 
 from __future__ import annotations
