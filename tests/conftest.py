@@ -30,6 +30,17 @@ def engine_cache() -> Path:
     return CACHE
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: with two on these shared CPUs, training steps ran 20-50 times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_kit(engine_cache: Path) -> Path:
     return engine_cache / "tiny-kit"

@@ -34,13 +34,7 @@ KITS = tuple(FAMILIES)
 JOB = dict(trigger="brand", steps=6, rank=4, batch=2, learning_rate=1e-2, resolution=64, checkpoint_every=3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: with two on these shared CPUs, training steps ran 20-50 times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """An administrator trains a brand style on a GPU, where the engine serves the model in bf16: the training holds the
 frozen model once, in that dtype, and learns an fp32 adapter (forced here on the CPU with ENGINE_DTYPE=bf16, on the
-tiny kits: klein's and Qwen-Image's transformers, SD1.5's UNet). And the transformer families draw their training
-noise levels where their sampler spends its steps at the training size: a large picture's are nearer pure noise."""
+tiny kits: klein's and Qwen-Image's transformers, SD1.5's UNet and a trigger's embedding). And the transformer
+families draw their training noise levels where their sampler spends its steps at the training size: a large
+picture's are nearer pure noise."""
 
 from __future__ import annotations
 
@@ -25,13 +26,7 @@ QWEN_IMAGE_SCHEDULER = dict(
 )  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: with two on these shared CPUs, training steps ran many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +46,14 @@ def test_with_a_bf16_model_the_frozen_weights_stay_bf16_and_the_fp32_adapter_lea
     settings = EngineSettings(model=model, cache_dir=engine_cache, styles_file=tmp_path / "styles.yaml",
                               lora_dir=tmp_path / "loras", device="cpu", dtype="bf16", native_size=64)  # fmt: skip
     job = StyleTraining(name="brand", images=pictures, trigger="brand", steps=3, rank=4, learning_rate=1e-2,
-                        resolution=64, checkpoint_every=10**6)  # fmt: skip
-    run = begin(job, settings, set())
+                        resolution=64, checkpoint_every=10**6, embedding=model == "tiny")  # fmt: skip
+    run = begin(job, settings, set())  # on SD1.5 with its trigger's embedding learnt too
     named = dict(run.denoiser.named_parameters())
     lora = {name for name in named if "lora_" in name}
     assert lora and {named[name].dtype for name in lora} == {torch.float32}
     assert {p.dtype for name, p in named.items() if name not in lora} == {torch.bfloat16}
     assert run.dtype == torch.bfloat16 and run.latents.dtype == torch.float32
+    assert {p.dtype for p in run.parameters} == {torch.float32}  # SD1.5's token embeddings too
     torch.manual_seed(1)
     pick = torch.tensor([0])
     with torch.no_grad():
