@@ -55,6 +55,7 @@ class StyleTraining:
     embedding: bool = False  # SD1.5: also learn the trigger token's embedding (textual inversion)
     resume: bool = False
     checkpoint_every: int = 100
+    checkpoint: Path | None = None  # where its checkpoint goes; default ENGINE_LORA_DIR/.training/NAME/checkpoint.pt
     seed: int = 0
     names: dict[str, str] = field(default_factory=dict)
     source: str = ""  # where the pictures came from, for the style record; default the folder
@@ -348,7 +349,8 @@ def start_run(job: StyleTraining, settings: Any, trainer: Trainer, files: list[P
     denoiser = trainer.denoiser(pipe)
     blocks = parse_blocks(job.blocks, trainer.family)
     denoiser.add_adapter(lora_config(job.rank, trainer.lora_targets(denoiser, blocks)))
-    run = Run(job, trainer, pipe, latents, text, trainer.schedule(pipe), checkpoint_path(settings.lora_dir, job.name))
+    checkpoint = job.checkpoint or checkpoint_path(settings.lora_dir, job.name)
+    run = Run(job, trainer, pipe, latents, text, trainer.schedule(pipe), checkpoint)
     run.parameters = [p for p in denoiser.parameters() if p.requires_grad] + trainer.extra_parameters(run)
     if pipe.device.type == "cuda":
         denoiser.enable_gradient_checkpointing()
