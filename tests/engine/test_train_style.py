@@ -293,6 +293,30 @@ async def test_a_training_a_shutdown_stops_is_kept_and_resumed_from_its_checkpoi
     await again.close(drain_s=0)
 
 
+async def test_after_a_crash_a_training_goes_on_from_its_last_periodic_checkpoint(admin, green_pictures):
+    settings = chat_settings(admin, training_checkpoint_every=4)
+    crashed = Engine(settings)
+    await crashed.start()
+    job = await crashed.train_style("admin", chat_request(green_pictures))
+    await until_step(crashed, job, 6)
+    for task in crashed._tasks:  # the process dies: no close, no more turns
+        task.cancel()
+    crashed._executor.shutdown(wait=True)  # (the step in progress ends; in a real crash it is lost)
+    reached = crashed._trainings[job].run.step
+    again = Engine(settings)
+    await again.start()
+    [kept] = again.interrupted_trainings()
+    assert kept.id == job and kept.step == reached // 4 * 4 >= 4  # the steps since the last checkpoint are lost
+    await again.resume_training("admin", job, {})
+    steps = []
+    async for status in again.events(job):
+        steps += [status.step] if status.step > 0 else []
+        if len(steps) == 2:
+            break
+    assert steps == [kept.step, kept.step + 1]  # from the checkpoint on
+    await again.close(drain_s=0)
+
+
 async def test_kept_pictures_can_be_forgotten_and_are_swept_after_the_keep_days(admin, green_pictures):
     import os
 
