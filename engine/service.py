@@ -269,6 +269,8 @@ class Engine:
         training.check_pictures(request)
         job = training.TrainingJob(uuid.uuid4().hex[:12], str(user), request, self.settings)
         await asyncio.get_running_loop().run_in_executor(self._training_setup, job.keep)  # raises BadImage
+        if self._closing:  # a shutdown began meanwhile: the next start offers the pictures kept
+            raise ShuttingDown("the engine is restarting")
         try:
             self.check_training(request.name)  # (another one accepted meanwhile)
         except TrainingRefused:

@@ -23,7 +23,7 @@ import os
 import shutil
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image
@@ -139,6 +139,7 @@ class TrainingJob:
             shutil.rmtree(self.folder, ignore_errors=True)
             raise
         self.write_record()
+        self.request = replace(self.request, pictures=())  # read from the folder from now on
 
     def write_record(self) -> None:
         s = self.settings
