@@ -53,6 +53,7 @@ from .recovery import recover
 from .requests import Requests
 from .storage import open_store, redis_retry
 from .telegram import Retrying
+from .training import tell_interrupted
 from .webapp import RegionApp
 
 if TYPE_CHECKING:
@@ -243,11 +244,18 @@ class App:
         return runner
 
     async def _recover(self) -> None:
-        """Requests accepted before a crash and never delivered: taken up before any new update (bot/recovery.py)."""
+        """Requests accepted before a crash and never delivered: taken up before any new update (bot/recovery.py);
+        trainings a restart interrupted: their administrators asked whether to go on."""
         try:
             await recover(self.requests, self.delivery, self.translator, self.engine)
         except Exception as error:  # storage down at start: the bot serves new requests all the same
             log.warning("requests from before the restart not taken up: %s", error)
+        keep_days = self.settings.engine.training_keep_days
+        try:  # brand styles being trained (bot/training.py): their pictures are on the engine's disk, not in storage
+            if told := await tell_interrupted(self.bot, self.engine, self.translator, keep_days):
+                log.info("%d administrator(s) told of a training the restart interrupted", told)
+        except Exception:
+            log.exception("trainings the restart interrupted: their administrators not told")
 
     def _on_signal(self, sig: signal.Signals) -> None:
         if self.stopping.is_set():

@@ -16,7 +16,16 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from engine.api import EngineError, ImageRequest, ImageService, JobResult, JobStatus, Mode, TrainingRequest
+from engine.api import (
+    EngineError,
+    ImageRequest,
+    ImageService,
+    InterruptedTraining,
+    JobResult,
+    JobStatus,
+    Mode,
+    TrainingRequest,
+)
 from engine.styles import Style
 from locales import Texts
 
@@ -210,6 +219,15 @@ class Metered:
 
     async def train_style(self, user: str, request: TrainingRequest) -> str:  # an administrator's: not metered
         return await self.engine.train_style(user, request)
+
+    def interrupted_trainings(self) -> list[InterruptedTraining]:
+        return self.engine.interrupted_trainings()
+
+    async def resume_training(self, user: str, job_id: str, client: Mapping[str, str | int]) -> str:
+        return await self.engine.resume_training(user, job_id, client)
+
+    def forget_training(self, job_id: str) -> bool:
+        return self.engine.forget_training(job_id)
 
     def stats(self) -> dict:
         return self.engine.stats()

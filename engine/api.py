@@ -118,6 +118,23 @@ class TrainingRequest:
     name: str  # the new style's id (STYLE_NAME_RULE); also its trigger word, added to its prompt
     pictures: tuple[bytes, ...]  # encoded files, TRAINING_PICTURES of them
     captions: tuple[str, ...] = ()  # what each picture shows ("" or missing = nothing but the trigger)
+    # What the client needs to find the training again after a restart (its chat, its status message): kept with
+    # the pictures on the engine's disk and handed back by interrupted_trainings. Plain JSON values.
+    client: Mapping[str, str | int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InterruptedTraining:
+    """A training a restart stopped (ImageService.interrupted_trainings): its pictures, and its last checkpoint if
+    it got that far, wait on the engine's disk for resume_training."""
+
+    id: str
+    user: str
+    name: str
+    pictures: int
+    step: int  # the last checkpoint's: resume_training continues from it (0: it starts again)
+    total_steps: int
+    client: Mapping[str, str | int]
 
 
 @dataclass(frozen=True)
@@ -294,6 +311,19 @@ class ImageService(Protocol):
         """Queue the training of a brand style and return its job id, followed like a drawing's through status,
         events (its steps are training steps) and cancel; it ends DONE once the style is among styles().
         Raises TrainingRefused."""
+        ...
+
+    def interrupted_trainings(self) -> list[InterruptedTraining]:
+        """Trainings a restart (or a crash) stopped, kept on disk for ENGINE_TRAINING_KEEP_DAYS; none elsewhere."""
+        ...
+
+    async def resume_training(self, user: str, job_id: str, client: Mapping[str, str | int]) -> str:
+        """Queue an interrupted training again, from its last checkpoint, under the same id (returned), followed as
+        train_style's. Raises TrainingRefused (UNKNOWN_JOB: its pictures are gone)."""
+        ...
+
+    def forget_training(self, job_id: str) -> bool:
+        """Delete an interrupted training's pictures and checkpoint now; False if there were none."""
         ...
 
     def stats(self) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import shutil
 import threading
 import time
 import uuid
@@ -26,6 +27,7 @@ from .api import (
     BadImage,
     ErrorCode,
     ImageRequest,
+    InterruptedTraining,
     JobCancelled,
     JobFailed,
     JobResult,
@@ -35,6 +37,7 @@ from .api import (
     ModeUnavailable,
     QueueFull,
     ShuttingDown,
+    TrainingRefused,
     TrainingRequest,
 )
 from .health import device_memory
@@ -49,6 +52,7 @@ from .training.style import TrainingError, peak_rss_mb
 
 log = logging.getLogger(__name__)
 FINISHED_KEEP_S = 600  # finished jobs stay queryable this long
+KEPT_SWEEP_S = 3600  # how often interrupted trainings left too long are looked for
 # A finished job's pictures (megabytes of PNG each) leave memory COLLECTED_KEEP_S after its client has them (its
 # events ended, or `result` returned), RESULT_KEEP_S after the end if nobody came. Kept the whole FINISHED_KEEP_S,
 # a busy server held ten minutes of results (a soak of 1,000 requests grew the bot by 0.1 MB a request).
@@ -110,6 +114,7 @@ class Engine:
     async def start(self) -> None:
         if self.settings.warmup:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._warmup)
+        training.sweep_kept(self.settings, busy=())
         self._tasks = [
             asyncio.create_task(self._work(), name="easel-worker"),
             asyncio.create_task(self._sweep(), name="easel-sweeper"),
@@ -128,8 +133,7 @@ class Engine:
     async def close(self, drain_s: float = 60.0) -> None:
         """Stop taking jobs; cancel waiting ones; let the running one finish within drain_s, then interrupt it."""
         self._closing = True
-        if self._training is not None:  # a training is not drained: hours are not worth waiting for
-            self._end_training(self._training, JobState.FAILED, ErrorCode.SHUTTING_DOWN)
+        await self._interrupt_training()
         for job in list(self._queue.order()):
             self._queue.remove(job)
             self._finish(job, JobState.CANCELLED, error=ErrorCode.SHUTTING_DOWN)
@@ -264,16 +268,66 @@ class Engine:
         self.check_training(request.name)
         training.check_pictures(request)
         job = training.TrainingJob(uuid.uuid4().hex[:12], str(user), request, self.settings)
+        await asyncio.get_running_loop().run_in_executor(self._training_setup, job.keep)  # raises BadImage
+        if self._closing:  # a shutdown began meanwhile: the next start offers the pictures kept
+            raise ShuttingDown("the engine is restarting")
+        try:
+            self.check_training(request.name)  # (another one accepted meanwhile)
+        except TrainingRefused:
+            job.discard()
+            raise
         self._training = self._trainings[job.id] = job
         log.info("training of style %r queued: %d pictures", request.name, len(request.pictures))
         self._wakeup.set()
         return job.id
 
+    async def _interrupt_training(self) -> None:
+        """A shutdown stops the training after the step in progress (hours are not worth waiting for) and writes
+        a checkpoint: its pictures and that checkpoint stay on disk for a resume (interrupted_trainings)."""
+        job = self._training
+        if job is None:
+            return
+        job.stop_reason = ErrorCode.SHUTTING_DOWN  # no more turns; a set-up in progress ends by itself
+        if job.step_done is not None:
+            await asyncio.wait([job.step_done])
+        run = job.run
+        if run is not None and run.step > job.saved_step:
+            try:  # on the training's own thread: the GPU thread may still be drawing
+                await asyncio.get_running_loop().run_in_executor(self._training_setup, job.checkpoint)
+                log.info("training of style %r: checkpoint at step %d", job.request.name, run.step)
+            except Exception:
+                log.exception("training of style %r: no checkpoint at shutdown", job.request.name)
+        self._end_training(job, JobState.FAILED, ErrorCode.SHUTTING_DOWN)
+
+    def interrupted_trainings(self) -> list[InterruptedTraining]:
+        busy = {job_id for job_id, job in self._trainings.items() if not _interrupted(job)}
+        found = (training.read_kept(self.settings, job_id) for job_id in training.kept_ids(self.settings))
+        return [kept for kept in found if kept is not None and kept.id not in busy]
+
+    async def resume_training(self, user: str, job_id: str, client: Mapping[str, str | int]) -> str:
+        if self._closing:
+            raise ShuttingDown("the engine is restarting")
+        kept = next((kept for kept in self.interrupted_trainings() if kept.id == job_id), None)
+        if kept is None:
+            raise TrainingRefused(f"training {job_id}: its pictures are gone", ErrorCode.UNKNOWN_JOB)
+        self.check_training(kept.name)
+        job = training.resumed(kept, str(user), client, self.settings)
+        self._training = self._trainings[job.id] = job
+        log.info("training of style %r resumed at step %d of %d", kept.name, kept.step, kept.total_steps)
+        self._wakeup.set()
+        return job.id
+
+    def forget_training(self, job_id: str) -> bool:
+        if not any(kept.id == job_id for kept in self.interrupted_trainings()):
+            return False
+        shutil.rmtree(training.kept_folder(self.settings, job_id), ignore_errors=True)
+        return True
+
     async def _turn_for_training(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Give the style being trained its next turn: a step on the GPU thread (awaited), or its set-up on a thread
         of its own (started). False when there is no turn to give."""
         job = self._training
-        if job is None or job.turning:
+        if job is None or job.turning or job.stop_reason == ErrorCode.SHUTTING_DOWN:
             return False
         job.turning = True
         if job.run is None:
@@ -293,8 +347,11 @@ class Engine:
             if job.run is None:
                 self._set(job, state=JobState.RUNNING, step=0)
                 await loop.run_in_executor(thread, job.begin, set(self.styles()))
+                if not job.status.state.finished:  # (a shutdown during the set-up)
+                    self._set(job, step=job.saved_step)
             else:
-                self._set(job, step=await loop.run_in_executor(thread, job.advance))
+                job.step_done = loop.run_in_executor(thread, job.advance)
+                self._set(job, step=await job.step_done)
                 if job.status.step >= job.status.total_steps:
                     await loop.run_in_executor(thread, job.complete)
                     self._end_training(job, JobState.DONE)
@@ -307,10 +364,9 @@ class Engine:
             log.exception("training of style %r failed", job.request.name)
             self._end_training(job, JobState.FAILED, ErrorCode.TRAINING_FAILED)
         finally:
-            job.turning = False
-            if job.stop_reason is not None and not job.status.state.finished:  # asked while the step ran
-                stopped = JobState.CANCELLED if job.stop_reason == ErrorCode.CANCELLED else JobState.FAILED
-                self._end_training(job, stopped, job.stop_reason)
+            job.turning, job.step_done = False, None
+            if job.stop_reason == ErrorCode.CANCELLED and not job.status.state.finished:  # asked while it ran
+                self._end_training(job, JobState.CANCELLED, job.stop_reason)  # (a shutdown's: _interrupt_training)
             if job.status.state.finished:  # ended in this turn, or meanwhile (a shutdown)
                 self._drop(job)
             self._wakeup.set()  # a worker idle while the set-up ran
@@ -345,9 +401,9 @@ class Engine:
 
     def _drop(self, job: training.TrainingJob) -> None:
         """A finished training's copy of the model and its files go."""
-        if job.run is None and not job.folder.exists():
+        if job.run is None and (_interrupted(job) or not job.folder.exists()):
             return
-        job.discard()
+        job.discard(keep_files=_interrupted(job))
         if not self._closing:
             asyncio.get_running_loop().run_in_executor(self._executor, _free_memory)
 
@@ -563,10 +619,15 @@ class Engine:
             job.stop.set()
 
     async def _sweep(self) -> None:
-        """Ends jobs that waited too long and forgets finished ones after a while."""
+        """Ends jobs that waited too long and forgets finished ones after a while; hourly, deletes the pictures
+        of trainings interrupted and left for ENGINE_TRAINING_KEEP_DAYS."""
+        swept = time.monotonic()
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic()
+            if now - swept > KEPT_SWEEP_S:
+                swept = now
+                training.sweep_kept(self.settings, busy=set(self._trainings))
             expired = [job for job in self._queue.order() if now - job.created > self.settings.wait_timeout_s]
             for job in expired:
                 self._queue.remove(job)
@@ -648,3 +709,8 @@ def _free_memory() -> None:
 
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def _interrupted(job: training.TrainingJob) -> bool:
+    """A training a shutdown stopped: its files stay for a resume."""
+    return job.status.state.finished and job.status.error == ErrorCode.SHUTTING_DOWN

@@ -122,6 +122,11 @@ class EngineSettings(BaseSettings):
     training_rank: int = Field(8, ge=1, le=256)
     training_lr: float = Field(1e-4, gt=0, le=1)
     training_batch: int = Field(1, ge=1, le=64)
+    # A restart stops a chat's training at its next step with a checkpoint; a crash loses the steps since the last
+    # one written every this many steps. The pictures and checkpoint of a training interrupted so wait this long
+    # for the administrator's ▶ Resume, then are deleted.
+    training_checkpoint_every: int = Field(100, ge=1, le=20000)
+    training_keep_days: float = Field(7.0, gt=0)
 
     # Several GPUs (docs/FLEET.md): with "redis" the bot loads no models and submits through REDIS_URL to
     # `python -m engine.worker` processes, one per GPU.

@@ -1,6 +1,7 @@
 """/train_style NAME (administrators): the pictures of a brand style, counted as they come, then 🎓 Train. The engine
 trains it at low priority (users' pictures go first) while a status message shows the progress; the style then
-appears in everyone's style keyboard. One handler per step.
+appears in everyone's style keyboard. One handler per step. After a restart that interrupted it, the administrator's
+▶ Resume (or 🎓 Train again) and Forget (bot/training.py tell_interrupted).
 
 The pictures are collected in FSM state Train.pictures (data "training"), album or not, one message at a time (event
 isolation), each downloaded and checked on arrival so that an unreadable one is explained at once. In that state an
@@ -24,8 +25,8 @@ from bot.intake import Intake, PictureUnusable
 from bot.states import Train
 from bot.telegram import answer, bot_of, edit_once, edit_pressed, edit_text, pressed_message, sender_id
 from bot.text import clean_prompt
-from bot.training import Training, follow, status_text
-from engine.api import TRAINING_PICTURES, EngineError, ImageService, TrainingRequest
+from bot.training import Training, follow, note, status_text
+from engine.api import TRAINING_PICTURES, EngineError, ImageService, InterruptedTraining, TrainingRequest
 from keyboards.callbacks import TrainAct, TrainCb
 from keyboards.training import collecting_keyboard, training_keyboard
 from locales import Texts
@@ -127,16 +128,16 @@ async def start(
     if count < LEAST:
         await answer(query, texts.plain("training-too-few", least=LEAST, count=count), alert=True)
         return
+    await answer(query, texts.plain("picked"))  # now: the pictures are fetched and written to disk first
     try:
         pictures = tuple([await intake.take(file_id) for file_id in training["files"]])
-        request = TrainingRequest(name=name, pictures=pictures, captions=tuple(training["captions"]))
+        client = note(*_place(query), texts)
+        request = TrainingRequest(name=name, pictures=pictures, captions=tuple(training["captions"]), client=client)
         job = await engine.train_style(str(query.from_user.id), request)
     except (PictureUnusable, EngineError) as error:  # a picture's copy expired; the engine refused
-        await answer(query)
         why = texts(error.key) if isinstance(error, PictureUnusable) else refusal(texts, error, name)
         await pressed_message(query).answer(why)
         return
-    await answer(query, texts.plain("picked"))
     await state.set_state(None)
     await state.update_data(training=None)
     await _follow(query, Training(job, name, count, *_place(query)), texts, engine, delivery)
@@ -182,3 +183,52 @@ async def cancel(
         await answer(query, texts.plain("not-yours"), alert=True)
         return
     await answer(query, texts.plain("job-cancelling" if engine.cancel(callback_data.job) else "cancel-nothing"))
+
+
+@router.callback_query(TrainCb.filter(F.act == TrainAct.RESUME))
+async def resume(
+    query: CallbackQuery,
+    callback_data: TrainCb,
+    texts: Texts,
+    engine: ImageService,
+    access: AccessPolicy,
+    delivery: Delivery,
+) -> None:
+    """▶ Resume (or 🎓 Train again) under a training a restart interrupted: this message becomes its status."""
+    kept = await _interrupted(query, callback_data, texts, engine, access)
+    if kept is None:
+        return
+    chat_id, message_id = _place(query)
+    try:
+        job = await engine.resume_training(str(query.from_user.id), kept.id, note(chat_id, message_id, texts))
+    except EngineError as error:  # another training runs now; the name was taken meanwhile...
+        await answer(query)
+        await pressed_message(query).answer(refusal(texts, error, kept.name))
+        return
+    await answer(query, texts.plain("picked"))
+    await _follow(query, Training(job, kept.name, kept.pictures, chat_id, message_id), texts, engine, delivery)
+
+
+@router.callback_query(TrainCb.filter(F.act == TrainAct.FORGET))
+async def forget(
+    query: CallbackQuery, callback_data: TrainCb, texts: Texts, engine: ImageService, access: AccessPolicy
+) -> None:
+    kept = await _interrupted(query, callback_data, texts, engine, access)
+    if kept is None:
+        return
+    engine.forget_training(kept.id)
+    await answer(query, texts.plain("picked"))
+    await edit_pressed(query, texts("training-forgotten", name=kept.name))
+
+
+async def _interrupted(
+    query: CallbackQuery, callback_data: TrainCb, texts: Texts, engine: ImageService, access: AccessPolicy
+) -> InterruptedTraining | None:
+    """The interrupted training a button is about, if an administrator pressed it and its pictures are kept."""
+    if not access.is_admin(query.from_user.id):
+        await answer(query, texts.plain("not-yours"), alert=True)
+        return None
+    kept = next((kept for kept in engine.interrupted_trainings() if kept.id == callback_data.job), None)
+    if kept is None:
+        await answer(query, texts.plain("training-gone"), alert=True)
+    return kept

@@ -183,8 +183,10 @@ class TrainAct(StrEnum):
     START = "start"  # train on the pictures sent so far
     DROP = "drop"  # stop collecting: nothing is trained
     CANCEL = "cancel"  # stop the training `job`
+    RESUME = "resume"  # train `job`, interrupted by a restart, again from its kept pictures (and last checkpoint)
+    FORGET = "forget"  # delete the kept pictures of `job`, interrupted by a restart
 
 
 class TrainCb(CallbackData, prefix="tr"):
     act: TrainAct
-    job: str = ""  # CANCEL: the engine's id of the training
+    job: str = ""  # CANCEL, RESUME, FORGET: the engine's id of the training

@@ -32,6 +32,7 @@ from ..api import (
     EngineError,
     ErrorCode,
     ImageRequest,
+    InterruptedTraining,
     JobCancelled,
     JobFailed,
     JobResult,
@@ -318,6 +319,15 @@ class FleetService:
 
     async def train_style(self, user: str, request: TrainingRequest) -> str:
         raise TrainingRefused(NO_TRAINING, ErrorCode.TRAINING_UNAVAILABLE)
+
+    def interrupted_trainings(self) -> list[InterruptedTraining]:
+        return []
+
+    async def resume_training(self, user: str, job_id: str, client: Mapping[str, str | int]) -> str:
+        raise TrainingRefused(NO_TRAINING, ErrorCode.TRAINING_UNAVAILABLE)
+
+    def forget_training(self, job_id: str) -> bool:
+        return False
 
     def stats(self) -> dict:
         fleet = self._fleet

@@ -62,6 +62,7 @@ class StyleTraining:
     embedding: bool = False  # SD1.5: also learn the trigger token's embedding (textual inversion)
     resume: bool = False
     checkpoint_every: int = 100
+    checkpoint: Path | None = None  # where its checkpoint goes; default ENGINE_LORA_DIR/.training/NAME/checkpoint.pt
     seed: int = 0
     names: dict[str, str] = field(default_factory=dict)
     source: str = ""  # where the pictures came from, for the style record; default the folder
@@ -362,7 +363,8 @@ def start_run(job: StyleTraining, settings: Any, trainer: Trainer, files: list[P
     blocks = parse_blocks(job.blocks, trainer.family)
     denoiser.add_adapter(lora_config(job.rank, trainer.lora_targets(denoiser, blocks)))
     schedule = trainer.schedule(pipe, size, model_settings)
-    run = Run(job, trainer, pipe, latents, text, schedule, checkpoint_path(settings.lora_dir, job.name), dtype)
+    checkpoint = job.checkpoint or checkpoint_path(settings.lora_dir, job.name)
+    run = Run(job, trainer, pipe, latents, text, schedule, checkpoint, dtype)
     lora = [p for p in denoiser.parameters() if p.requires_grad]  # the rest was frozen above
     for parameter in lora:  # peft makes them in the base layer's dtype: bf16 would round the small updates away
         parameter.data = parameter.data.float()

@@ -68,6 +68,22 @@ def test_status_texts_show_the_place_in_line_then_progress():
     assert "restarting" in screens.end_text(texts, JobStatus("j", "u", JobState.CANCELLED, error="shutting_down"))
 
 
+def test_a_training_a_restart_interrupted_is_told_in_russian_with_where_it_goes_on_from():
+    from bot.training import Training, end_text, offer_text
+    from engine.api import ErrorCode, InterruptedTraining
+
+    texts = Translator("en")["ru"]
+    stopped = JobStatus("t1", "1", JobState.FAILED, step=24, total_steps=60, error=ErrorCode.SHUTTING_DOWN)
+    paused = end_text(texts, Training("t1", "brand", 6, 1, 2), stopped, 10.0)
+    assert paused.startswith("⏸ Обучение стиля <b>brand</b> остановлено на 40% из-за перезапуска")
+    kept = InterruptedTraining("t1", "1", "brand", pictures=6, step=20, total_steps=60, client={})
+    resume = offer_text(texts, kept, 7)
+    assert "Его 6 картинок сохранено, а обучение записано на шаге 20 из 60" in resume
+    assert "«▶ Продолжить»" in resume and "через 7 дн." in resume
+    again = offer_text(texts, InterruptedTraining("t1", "1", "brand", 22, 0, 60, {}), 7.5)
+    assert "ещё до первой записи" in again and "Его 22 картинки сохранены" in again and "через 7.5 дн." in again
+
+
 def test_the_largest_downloadable_photo_is_taken_and_big_files_are_refused_early():
     sizes = [
         PhotoSize(file_id="small", file_unique_id="s", width=90, height=60, file_size=2_000),

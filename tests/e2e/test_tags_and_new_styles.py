@@ -4,7 +4,8 @@ A user toggles "+ white background" on the style screen, picks a style and gets 
 tag; under the results the tags are toggles too, and a tap draws the same prompt and seed again with the tag
 switched. A style the administrator adds to the styles file (as `train-style` does) shows in every user's style
 keyboard without a restart. An administrator trains a style from pictures sent in the chat (/train_style): the
-training gives way to a user's drawing, and then everyone draws in the style, greener. A photo of a red circle,
+training gives way to a user's drawing, and then everyone draws in the style, greener; the bot restarted in the middle
+of a training offers to resume it, and the style it ends with is drawn in. A photo of a red circle,
 described (💬 Describe, or /describe as its caption or in reply to it), gets "a red circle on a white background"
 among its prompts, and a tap on it draws red circles on white. Both languages.
 """
@@ -59,9 +60,14 @@ def meta(caption: str) -> str:
 
 
 ADMINS = (1210, 1214)
-USERS = (1201, 1202, 1203, 1204, 1211, 1212, 1221, 1222, 1223, 1224)
+USERS = (1201, 1202, 1203, 1204, 1211, 1212, 1221, 1222, 1223, 1224, 1225)
 # A chat's training on tiny-shapes: few steps, a big batch and a high rate make a style in seconds.
-TRAINING = {"ENGINE_TRAINING_STEPS": "60", "ENGINE_TRAINING_BATCH": "8", "ENGINE_TRAINING_LR": "5e-3"}
+TRAINING = {
+    "ENGINE_TRAINING_STEPS": "60",
+    "ENGINE_TRAINING_BATCH": "8",
+    "ENGINE_TRAINING_LR": "5e-3",
+    "ENGINE_TRAINING_CHECKPOINT_EVERY": "10",
+}
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +200,17 @@ async def test_an_admin_trains_a_style_in_russian_from_an_album_and_everyone_dra
     assert green_share(styled) > green_share(plain) + 0.1
 
 
+async def five_pictures_trained(admin: FakeUser, name: str):
+    """/train_style `name`, five green pictures, 🎓 Train: the counting message (the training's status now)."""
+    await admin.send_command(f"/train_style {name}")
+    counter = await admin.next_message(lambda m: m.buttons != [])
+    for data, caption in green_shapes(5):
+        await admin.send_photo(data, caption)
+    await admin.next_edit(lambda m: "5 pictures so far" in (m.text or ""))
+    await admin.press(counter, "Train")
+    return counter
+
+
 async def test_bad_training_input_is_explained_and_a_training_can_be_cancelled(tg: FakeTelegram, bot):
     stranger, admin = FakeUser(tg, 1212), FakeUser(tg, 1214)
     await stranger.send_command("/train_style mine")
@@ -219,16 +236,43 @@ async def test_bad_training_input_is_explained_and_a_training_can_be_cancelled(t
     await admin.press(counter, "Cancel")
     assert "is not trained" in (await admin.next_edit(lambda m: m.message_id == counter.message_id)).text
 
-    await admin.send_command("/train_style cancelled-one")
-    counter = await admin.next_message(lambda m: m.buttons != [])
-    for data, caption in green_shapes(5):
-        await admin.send_photo(data, caption)
-    await admin.next_edit(lambda m: "5 pictures so far" in (m.text or ""))
-    await admin.press(counter, "Train")
+    counter = await five_pictures_trained(admin, "cancelled-one")
     await admin.next_edit(lambda m: m.message_id == counter.message_id and "Cancel" in m.labels[0])
     await admin.press(counter, "Cancel")
     ended = await admin.next_edit(lambda m: m.message_id == counter.message_id and "✖" in (m.text or ""), timeout=60)
     assert ended.text == "✖ Training of the style cancelled-one cancelled; nothing was added."
+
+
+async def test_a_restart_during_a_training_offers_to_resume_it_and_the_style_is_then_drawn_in(
+    tg: FakeTelegram, bot, bot_env
+):
+    admin, user = FakeUser(tg, 1214), FakeUser(tg, 1225)
+    counter = await five_pictures_trained(admin, "brand-restart")
+    await admin.next_edit(lambda m: m.message_id == counter.message_id and "%" in (m.text or ""), timeout=60)
+
+    code, seconds = await bot.terminate(timeout=60)  # SIGTERM in the middle of the training
+    print(f"the bot stopped in {seconds:.1f} s during a training")
+    assert code == 0 and seconds < 15
+    paused = (tg.message(admin.chat_id, counter.message_id) or {}).get("text", "")
+    assert "⏸ Training of the style brand-restart stopped at" in paused and "for a restart" in paused
+    kept = Path(bot_env["ENGINE_LORA_DIR"]) / ".training"
+    assert [len(list(folder.glob("*.png"))) for folder in kept.glob("chat-*")] == [5]  # the pictures wait
+
+    await bot.start()
+    await bot.wait_ready(timeout=180)
+    offer = await admin.next_message(lambda m: "interrupted by a restart" in (m.text or ""), timeout=60)
+    assert offer.labels == ["▶ Resume", "✖ Forget it"]
+    assert "Its 5 pictures are kept, and the training was saved at step" in offer.text
+    stale = (tg.message(admin.chat_id, counter.message_id) or {}).get("text", "")
+    assert stale == "⏸ Training of the style brand-restart was interrupted by a restart."
+
+    await admin.press(offer, "Resume")  # the offer becomes the training's status
+    done = await admin.next_edit(lambda m: m.message_id == offer.message_id and "✅" in (m.text or ""), timeout=150)
+    assert "The style brand-restart is ready" in done.text and "60 training steps" in done.text
+    assert not list(kept.glob("chat-*"))
+    assert re.search(r"training of style 'brand-restart' resumed at step [1-9]\d* of 60", bot.logs())
+    styled = await draw_in(user, "a red circle --seed 40", "brand-restart")
+    assert len(styled.photos) == 4
 
 
 # ---- /describe: prompts that describe a photo ----------------------------------------------------------------------

@@ -150,19 +150,22 @@ def test_bad_input_is_refused_with_a_clear_message(admin, green_pictures, case, 
 CHAT_TRAINING = {"training_steps": 30, "training_batch": 2, "training_lr": 5e-3}
 
 
-@pytest_asyncio.fixture(loop_scope="function")  # the test's loop runs the engine's worker
-async def engine(admin):
-    """A running engine on tiny-shapes, serving the administrator's styles file, that trains as the chat asks."""
-    settings = EngineSettings(
+def chat_settings(admin: Path, **changes) -> EngineSettings:
+    """An engine on tiny-shapes, serving the administrator's styles file, that trains as the chat asks."""
+    return EngineSettings(
         model="tiny-shapes",
         styles_file=admin / "styles.yaml",
         lora_dir=admin / "loras",
         warmup=False,
         quality_steps=8,
         batch_window_ms=0,
-        **CHAT_TRAINING,
+        **{**CHAT_TRAINING, **changes},
     )
-    engine = Engine(settings)
+
+
+@pytest_asyncio.fixture(loop_scope="function")  # the test's loop runs the engine's worker
+async def engine(admin):
+    engine = Engine(chat_settings(admin))
     await engine.start()
     yield engine
     await engine.close(drain_s=0)
@@ -258,3 +261,82 @@ async def test_training_requests_that_cannot_be_trained_are_refused_at_once_with
     with pytest.raises(TrainingRefused) as refused:
         await fleet.train_style("admin", chat_request(green_pictures))
     assert refused.value.code == ErrorCode.TRAINING_UNAVAILABLE
+
+
+async def test_a_training_a_shutdown_stops_is_kept_and_resumed_from_its_checkpoint_after_the_restart(
+    admin, green_pictures
+):
+    settings = chat_settings(admin, training_checkpoint_every=4)
+    first = Engine(settings)
+    await first.start()
+    request = chat_request(green_pictures)
+    job = await first.train_style("admin", TrainingRequest(**{**request.__dict__, "client": {"chat": 5}}))
+    await until_step(first, job, 6)
+    started = time.perf_counter()
+    await first.close(drain_s=0)
+    closed_s, stopped = time.perf_counter() - started, first.status(job)
+    print(f"a shutdown during a training took {closed_s:.2f} s, stopped at step {stopped.step}")
+    assert stopped.state == JobState.FAILED and stopped.error == ErrorCode.SHUTTING_DOWN
+    assert 6 <= stopped.step < stopped.total_steps and closed_s < 5  # the step in progress, a checkpoint: no more
+
+    again = Engine(settings)  # the next start: the pictures and the shutdown's checkpoint are there
+    await again.start()
+    [kept] = again.interrupted_trainings()
+    assert (kept.id, kept.name, kept.pictures, kept.client) == (job, "brand-green", 8, {"chat": 5})
+    assert kept.step == stopped.step and kept.total_steps == CHAT_TRAINING["training_steps"]
+    assert await again.resume_training("admin", job, {"chat": 6}) == job
+    assert again.interrupted_trainings() == []  # it runs again
+    steps = [status.step async for status in again.events(job) if status.step > 0 or status.state.finished]
+    assert steps[:2] == [kept.step, kept.step + 1] and steps[-1] == kept.total_steps  # from the checkpoint on
+    assert again.status(job).state == JobState.DONE and "brand-green" in again.styles()
+    assert not list((settings.lora_dir / ".training").glob("chat-*"))
+    await again.close(drain_s=0)
+
+
+async def test_after_a_crash_a_training_goes_on_from_its_last_periodic_checkpoint(admin, green_pictures):
+    settings = chat_settings(admin, training_checkpoint_every=4)
+    crashed = Engine(settings)
+    await crashed.start()
+    job = await crashed.train_style("admin", chat_request(green_pictures))
+    await until_step(crashed, job, 6)
+    for task in crashed._tasks:  # the process dies: no close, no more turns
+        task.cancel()
+    crashed._executor.shutdown(wait=True)  # (the step in progress ends; in a real crash it is lost)
+    reached = crashed._trainings[job].run.step
+    again = Engine(settings)
+    await again.start()
+    [kept] = again.interrupted_trainings()
+    assert kept.id == job and kept.step == reached // 4 * 4 >= 4  # the steps since the last checkpoint are lost
+    await again.resume_training("admin", job, {})
+    steps = []
+    async for status in again.events(job):
+        steps += [status.step] if status.step > 0 else []
+        if len(steps) == 2:
+            break
+    assert steps == [kept.step, kept.step + 1]  # from the checkpoint on
+    await again.close(drain_s=0)
+
+
+async def test_kept_pictures_can_be_forgotten_and_are_swept_after_the_keep_days(admin, green_pictures):
+    import os
+
+    from engine.training import jobs
+
+    settings = chat_settings(admin)
+    for job_id in ("old", "fresh"):
+        job = jobs.TrainingJob(job_id, "admin", chat_request(green_pictures, count=5), settings)
+        job.keep()
+    old = jobs.kept_folder(settings, "old")
+    week_ago = time.time() - settings.training_keep_days * 86400 - 60
+    os.utime(old, (week_ago, week_ago))
+    engine = Engine(settings)
+    await engine.start()  # sweeps at start (and hourly)
+    assert not old.exists()
+    [kept] = engine.interrupted_trainings()
+    assert (kept.id, kept.step, kept.pictures) == ("fresh", 0, 5)  # no checkpoint: it starts again
+    assert engine.forget_training("fresh") and not engine.forget_training("fresh")
+    assert engine.interrupted_trainings() == []
+    with pytest.raises(TrainingRefused) as refused:
+        await engine.resume_training("admin", "fresh", {})
+    assert refused.value.code == ErrorCode.UNKNOWN_JOB
+    await engine.close(drain_s=0)
