@@ -104,7 +104,8 @@ def test_zoom_out_keeps_the_picture_in_the_middle_and_continues_its_background(s
     from engine.modes.zoom import FEATHER, MIN_FEATHER_PX, SAME_ASPECT_ZOOM, layout
 
     source = picture(red_circle)
-    (zoomed,) = make(studio, mode=Mode.ZOOM, images=(red_circle,), prompt="a red circle on a white background", count=1)
+    zoom = dict(mode=Mode.ZOOM, images=(red_circle,), prompt="a red circle on a white background", count=1)
+    (zoomed,) = make(studio, **zoom, seed=5)  # seeds 0-39 all pass (a seed of its own: no run-to-run luck)
     assert zoomed.size == source.size
     x, y, w, h = layout(source.size, zoomed.size, SAME_ASPECT_ZOOM)
     # Inside the band along the seam (repainted and blended) the picture is the source, pixel for pixel: only the
@@ -119,7 +120,7 @@ def test_zoom_out_keeps_the_picture_in_the_middle_and_continues_its_background(s
 
 def test_an_upscale_keeps_the_content(studio, red_circle):
     source = picture(red_circle)
-    (big,) = make(studio, mode=Mode.UPSCALE, images=(red_circle,), prompt="a red circle on a white background")
+    (big,) = make(studio, mode=Mode.UPSCALE, images=(red_circle,), prompt="a red circle on a white background", seed=5)
     assert big.size == (512, 512)
     small = big.resize(source.size, Image.Resampling.LANCZOS)
     assert ssim(small, source) > 0.9
