@@ -9,6 +9,7 @@ on Redis: tests/e2e/faulty_bot.py, so that "[hold=600]" keeps a request running 
 from __future__ import annotations
 
 import io
+import re
 import socket
 from collections.abc import AsyncIterator
 
@@ -20,7 +21,7 @@ from fakemax.process import MaxBotProcess
 from PIL import Image
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-ALLOWED = (1101, 1102, 1103, 1104, 1105, 1106, 1107, 1108)
+ALLOWED = (1101, 1102, 1103, 1104, 1105, 1106, 1107, 1108, 1109, 1110, 1111, 1112)
 ADMIN = 1100
 
 
@@ -293,3 +294,91 @@ async def test_png_info_favourites_and_history_work_on_max(fake: FakeMax, max_bo
     again, back = await user.results()
     assert len(again.images) == 4 and label("ru", "btn-starred") in back.labels
     assert not refused(fake)
+
+
+def seeds_of(caption: str) -> list[int]:
+    return [int(seed) for seed in re.findall(r"\d{3,}", caption.rsplit("🌱", 1)[-1])]
+
+
+@needs("restyle")
+async def test_another_style_draws_the_same_seeds_anew_in_russian(fake: FakeMax, max_bot):
+    user = MaxUser(fake, 1109, name="Глеб", locale="ru-RU")
+    pictures, buttons = await draw(user, "старый мост", locale="ru")
+    await user.press(buttons, label("ru", "btn-restyle"))
+    screen = await user.next_message(lambda m: bool(m.buttons))
+    assert screen.text == shown("ru", "draft-restyle", prompt="старый мост")
+    await user.press(screen, "Акварель")
+    restyled, again = await user.results()
+    assert restyled.text.startswith(label("ru", "mode-restyle")) and "старый мост" in restyled.text
+    assert "🎨 Акварель" in restyled.text and seeds_of(restyled.text) == seeds_of(pictures.text)
+    assert len(restyled.images) == 4
+    assert [user.download(i) for i in restyled.images] != [user.download(i) for i in pictures.images]
+    assert label("ru", "btn-restyle") in again.labels and label("ru", "btn-vary", n=1) in again.labels
+
+
+@needs("remix")
+async def test_remix_asks_what_a_picture_becomes_and_keeps_its_outlines(fake: FakeMax, max_bot):
+    user = MaxUser(fake, 1110)
+    _, buttons = await draw(user, "a cat on a sofa")
+    await user.press(buttons, label("en", "btn-remix"))
+    menu = await user.next_edit(lambda m: m.mid == buttons.mid)
+    assert menu.text == shown("en", "results-pick-remix") and menu.labels[:4] == ["1", "2", "3", "4"]
+    await user.press(buttons, "3")
+    question = await user.next_message(lambda m: not m.images)
+    assert question.text == shown("en", "ask-remix-prompt", n=3) and question.reply_to == buttons.mid
+    restored = Sent(question.call, fake.messages[buttons.mid])
+    assert label("en", "btn-remix") in restored.labels, "the main buttons are back under the pictures"
+
+    await user.send_text("a tiger on a sofa")
+    screen = await user.next_message(lambda m: bool(m.buttons))
+    assert screen.text == shown("en", "draft-remix", prompt="a tiger on a sofa")
+    await user.press(screen, "Pencil sketch")
+    remixed, remix_buttons = await user.results()
+    assert remixed.text.startswith(label("en", "mode-remix")) and "a tiger on a sofa" in remixed.text
+    assert "🎨 Pencil sketch" in remixed.text and len(remixed.images) == 4
+    assert label("en", "btn-vary", n=1) in remix_buttons.labels
+
+
+@needs("zoom")
+async def test_zoom_out_of_one_picture_to_16_9_then_further(fake: FakeMax, max_bot):
+    user = MaxUser(fake, 1111)
+    _, buttons = await draw(user, "a tiny house")
+    await user.press(buttons, label("en", "btn-zoom"))
+    await user.next_edit(lambda m: m.mid == buttons.mid and m.text == shown("en", "results-pick-zoom"))
+    await user.press(buttons, "2")
+    how = await user.next_edit(lambda m: m.mid == buttons.mid)
+    assert how.text == shown("en", "results-zoom-text", n=2)
+    assert label("en", "btn-zoom-out", factor=2) in Sent(how.call, fake.messages[buttons.mid]).labels
+    await user.press(buttons, label("en", "btn-zoom-wide"))
+    zoomed, zoomed_buttons = await user.results()
+    assert zoomed.text.startswith(label("en", "mode-zoom")) and "a tiny house" in zoomed.text
+    assert len(zoomed.images) == 1, "the picture picked, extended"
+    width, height = decoded(user, zoomed.images[0]).size
+    assert width > height, "extended to 16:9"
+
+    await user.press(zoomed_buttons, label("en", "btn-zoom"))  # one picture: no picking, the ways to extend it
+    await user.next_edit(lambda m: m.mid == zoomed_buttons.mid and m.text == shown("en", "results-zoom-text", n=1))
+    await user.press(zoomed_buttons, label("en", "btn-zoom-out", factor=2))
+    further, _ = await user.results()
+    assert further.text.startswith(label("en", "mode-zoom"))
+    assert decoded(user, further.images[0]).size == (width, height), "×2 keeps the aspect (the canvas is the same)"
+    assert not refused(fake)
+
+
+async def test_the_styles_command_lists_the_styles_and_the_one_picked_draws_at_once(fake: FakeMax, max_bot):
+    user = MaxUser(fake, 1112)
+    await user.send_text("/styles")
+    styles = await user.next_message()
+    assert styles.text == shown("en", "styles-text", style="No style")
+    assert "✓ No style" in styles.labels and "1/2" in styles.labels
+    await user.press(styles, label("en", "btn-next"))
+    page = await user.next_edit(lambda m: m.mid == styles.mid)
+    assert "Comic book" in Sent(page.call, fake.messages[styles.mid]).labels
+    await user.press(styles, "Comic book")
+    settings = await user.next_edit(lambda m: m.mid == styles.mid)
+    assert "Default style: Comic book" in settings.text
+
+    await user.send_text("a paper boat")  # no style screen any more: drawn at once in the default
+    pictures, _ = await user.results()
+    assert "🎨 Comic book" in pictures.text and "a paper boat" in pictures.text
+    assert not [m for m in user.sent_to_me() if m.text.startswith("🎨 Pick a style")]
