@@ -21,7 +21,7 @@ from fakemax.process import MaxBotProcess
 from PIL import Image
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-ALLOWED = (1101, 1102, 1103, 1104, 1105, 1106, 1107, 1108, 1109, 1110, 1111, 1112)
+ALLOWED = (1101, 1102, 1103, 1104, 1105, 1106, 1107, 1108, 1109, 1110, 1111, 1112, 1113)
 ADMIN = 1100
 
 
@@ -314,6 +314,28 @@ async def test_another_style_draws_the_same_seeds_anew_in_russian(fake: FakeMax,
     assert len(restyled.images) == 4
     assert [user.download(i) for i in restyled.images] != [user.download(i) for i in pictures.images]
     assert label("ru", "btn-restyle") in again.labels and label("ru", "btn-vary", n=1) in again.labels
+
+
+async def test_reuse_seed_draws_a_new_prompt_from_the_seed_of_the_picture(fake: FakeMax, max_bot):
+    user = MaxUser(fake, 1113)
+    await user.send_text("a blue kite")
+    await user.press(await user.next_message(lambda m: bool(m.buttons)), "Watercolor")
+    pictures, buttons = await user.results()
+    await user.press(buttons, label("en", "btn-info"))
+    await user.next_edit(lambda m: m.mid == buttons.mid and m.labels[:4] == ["1", "2", "3", "4"])
+    await user.press(buttons, "2")
+    await user.next_edit(lambda m: m.mid == buttons.mid and label("en", "btn-reuse-seed") in m.labels)
+    await user.press(buttons, label("en", "btn-reuse-seed"))
+    seed = seeds_of(pictures.text)[1]
+    question = await user.next_message(lambda m: not m.images)
+    assert question.text == shown("en", "ask-seed-prompt", seed=seed)
+
+    await user.send_text("a red kite")
+    screen = await user.next_message(lambda m: bool(m.buttons))
+    assert screen.text == shown("en", "draft-generate", prompt="a red kite") and "✓ Watercolor" in screen.labels
+    await user.press(screen, "Watercolor")
+    again, _ = await user.results()
+    assert "a red kite" in again.text and "🎨 Watercolor" in again.text and seeds_of(again.text)[0] == seed
 
 
 @needs("remix")
