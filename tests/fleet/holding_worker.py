@@ -2,8 +2,9 @@
 - "[hold=S]" in a prompt keeps its job running S seconds (stopping early when the engine interrupts it: a cancel, a
   timeout), as a pipeline does between steps. A job of a known length whatever the machine's speed, so that a test
   can kill its worker, or cancel it, mid-job.
-- "[steps=N]" in a prompt draws it in N denoising steps (ImageRequest.steps) instead of the fleet's 1-2: a drawing
-  long enough for live previews.
+- "[steps=N]" in a prompt draws it in N denoising steps (ImageRequest.steps) instead of the fleet's 1-2.
+- "[step=S]": every denoising step takes S seconds more (tests/e2e/faulty_bot.py's hook): with [steps=N], a drawing
+  of a known least length, long enough for live previews on any machine.
 
     Fleet(..., launcher=("tests/fleet/holding_worker.py",))
 """
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: engine
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests: e2e.faulty_bot's hooks
 log = logging.getLogger("holding_worker")
 
 
@@ -34,6 +36,10 @@ def install() -> None:
             until = time.monotonic() + float(found.group(1))
             while time.monotonic() < until and not hooks.interrupted():
                 time.sleep(0.05)
+        if found := re.search(r"\[step=([\d.]+)\]", prompts):
+            from e2e.faulty_bot import slowed
+
+            hooks = slowed(hooks, float(found.group(1)))
         return generate(owner, plans, hooks)
 
     modes.RUNNERS[Mode.GENERATE] = generate_held
