@@ -414,17 +414,13 @@ def _share_style_loras(models: Models, styles: dict[str, Style]) -> None:
     edit model: the same architecture, fine-tuned), left off: Studio.use_style_adapters switches them there as on
     the shared one, and a style trained on the text-to-image model also draws in those modes."""
     shared = getattr(models.text2img, "transformer", None)
+    loaded = {lora.adapter_name: lora.file for style in styles.values() for lora in style.loras}
+    new = {name: file for name, file in loaded.items() if name in models.loras}
     for pipe in models.all_pipelines():
         own = getattr(pipe, "transformer", None)
         if own is None or own is shared or not hasattr(pipe, "load_lora_weights"):
             continue
         present = adapters(pipe)
-        new = {
-            lora.adapter_name: lora.file
-            for style in styles.values()
-            for lora in style.loras
-            if lora.adapter_name in models.loras
-        }
         for name, file in new.items():
             if name not in present:
                 pipe.load_lora_weights(str(file.parent), weight_name=file.name, adapter_name=name)

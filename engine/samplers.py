@@ -37,14 +37,9 @@ def check(name: str) -> str:
 
 
 def flow_matching(scheduler_class: type) -> bool:
-    """A flow-matching scheduler (FLUX.2, Kandinsky 5, Qwen-Image): sigmas from 1 to 0, not an SD noise schedule."""
+    """A flow-matching scheduler (FLUX.2, Kandinsky 5, Qwen-Image): sigmas from 1 to 0, not an SD noise schedule.
+    Such a model cannot run the named samplers (a style's is then ignored, so one styles file serves every family)."""
     return scheduler_class.__name__.startswith("FlowMatch")
-
-
-def fits(model_scheduler: type) -> bool:
-    """Whether a model whose own scheduler is `model_scheduler` can run the named samplers: not a flow-matching one
-    (a style's sampler is then ignored, so one styles file serves every family)."""
-    return not flow_matching(model_scheduler)
 
 
 def make(name: str, base_config: dict) -> Any:

@@ -46,7 +46,7 @@ class EngineSettings(BaseSettings):
     quality_guidance: float | None = Field(None, ge=0, le=30)
     fast_steps: int | None = Field(None, ge=1, le=50)
     fast_guidance: float | None = Field(None, ge=0, le=30)
-    # A few-step LoRA, on for fast requests only (Studio.use_style_adapters): on SD an LCM LoRA, e.g.
+    # A few-step LoRA, on for fast requests only (Studio.prepare): on SD an LCM LoRA, e.g.
     # latent-consistency/lcm-lora-sdxl, drawn with LCMScheduler; on Qwen-Image Lightning, with the family's own
     # scheduler. Empty = fewer steps of the base scheduler.
     fast_lora: str = ""

@@ -325,19 +325,21 @@ class Studio:
         # CPU generators: the same seed gives the same picture on any GPU (CUDA streams differ per device).
         return [torch.Generator("cpu").manual_seed(seed) for plan in plans for seed in plan.seeds]
 
-    def fresh_scheduler(self, pipe: Any, style: Style | None = None, fast_lora: bool = False) -> None:
-        """A scheduler of its own for this call (siblings share one object with per-call step state)."""
-        pipe.scheduler = self.new_scheduler(pipe, style, fast_lora)
+    def prepare(self, pipe: Any, plan: Plan) -> None:
+        """`pipe` set for drawing `plan` (every mode calls it first): a scheduler of its own for this call (siblings
+        share one object with per-call step state), and the plan's style LoRAs (plus the few-step one) switched on."""
+        pipe.scheduler = self.new_scheduler(pipe, plan.style, plan.fast_lora)
+        self.use_style_adapters(pipe, plan.style, plan.fast_lora)
 
     def new_scheduler(self, pipe: Any, style: Style | None = None, fast_lora: bool = False) -> Any:
         """The few-step LoRA's sampler for a `fast_lora` plan (LCM on the SD families), else the style's if it names
         one and the model can use it, else the model's own. A flow-matching model (FLUX.2, Kandinsky 5, Qwen-Image
         and its Lightning LoRA) keeps its own: the named samplers solve the noise schedules of the SD families."""
-        from .samplers import fits, make
+        from .samplers import flow_matching, make
 
         own = self.models.scheduler_class or type(pipe.scheduler)
         name = "lcm" if fast_lora else (style.scheduler if style is not None else None)
-        if name and fits(own):
+        if name and not flow_matching(own):
             return make(name, self.models.scheduler_config)
         return own.from_config(self.models.scheduler_config)
 

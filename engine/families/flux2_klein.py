@@ -55,8 +55,7 @@ def img2img(studio, plan, hooks, picture: Image.Image, strength: float, **extra)
 def with_references(studio, plan, hooks, references: list[Image.Image]) -> list[Image.Image]:
     """Text to image with reference pictures (none: plain text to image) at the plan's size."""
     pipe = studio.models.text2img
-    studio.fresh_scheduler(pipe, plan.style, plan.fast_lora)
-    studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
+    studio.prepare(pipe, plan)
     return pipes.call(
         studio, pipe, hooks, plan.steps, plan, image=references or None, width=plan.width, height=plan.height,
         num_inference_steps=plan.steps, **pipes.text_args(studio, plan),
@@ -143,8 +142,7 @@ def edit_one(studio, plan, hooks) -> list[Image.Image]:
     instruction = edit.apply_instruction(studio, plan)  # the files keep the chain; klein reads the wish alone
     plan.width, plan.height = edit_size(plan.sources[0], studio.models.native)
     pipe = studio.models.text2img
-    studio.fresh_scheduler(pipe, plan.style, plan.fast_lora)
-    studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
+    studio.prepare(pipe, plan)
     args = {**pipes.text_args(studio, plan), "prompt": [instruction] * len(plan.seeds)}
     return pipes.call(
         studio, pipe, hooks, plan.steps, plan, image=[pipes.fit(plan.sources[0], plan.width, plan.height)],

@@ -66,8 +66,7 @@ def edit(studio, plan, hooks, picture: Image.Image | None, prompt: str | None = 
     num_images_per_prompt > 1 fails in diffusers 0.42.1."""
     pipe = studio.models.pipes["i2i"] if picture is not None else studio.models.text2img
     pipe.resolutions = [(plan.width, plan.height)]
-    studio.fresh_scheduler(pipe, plan.style, plan.fast_lora)
-    studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
+    studio.prepare(pipe, plan)
     args = pipes.text_args(studio, plan)
     if prompt is not None:
         args["prompt"] = [prompt] * len(plan.seeds)

@@ -103,8 +103,7 @@ REIMAGINE = "A new picture of the same subject, in the same style and colours as
 def edit(studio, plan, hooks, pictures: list[Image.Image], prompt: str) -> list[Image.Image]:
     """Edit-Plus with `pictures`: one prompt, a picture per seed (num_images_per_prompt with a generator each)."""
     pipe = studio.models.pipes["edit"]
-    studio.fresh_scheduler(pipe, plan.style, plan.fast_lora)
-    studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
+    studio.prepare(pipe, plan)
     args = pipes.text_args(studio, plan)
     args.update(prompt=prompt, negative_prompt=plan.negative_prompt if plan.guidance > 1 else None)
     return pipes.call(

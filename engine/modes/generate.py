@@ -11,8 +11,7 @@ def run(studio, plans, hooks) -> list[list[Image.Image]]:
     models = studio.models
     pipe = models.text2img
     first = plans[0]
-    studio.fresh_scheduler(pipe, first.style, first.fast_lora)
-    studio.use_style_adapters(pipe, first.style, first.fast_lora)
+    studio.prepare(pipe, first)
     guided = first.guidance > 1
     images = pipes.call(
         studio,

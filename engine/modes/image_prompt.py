@@ -49,8 +49,7 @@ def generate_like(
 ) -> list[Image.Image]:
     """Text-to-image with the pictures as an image prompt at `scale` (the plan's prompt may be empty)."""
     pipe = studio.models.text2img
-    studio.fresh_scheduler(pipe, plan.style, plan.fast_lora)
-    studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
+    studio.prepare(pipe, plan)
     with studio.models.ip_adapter.attached(scale):
         embeds = picture_embeds(studio, pictures, weights, len(plan.seeds), plan.guidance)
         return pipes.call(

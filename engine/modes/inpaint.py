@@ -42,8 +42,7 @@ def repaint(studio, plan, hooks) -> list[Image.Image]:
     paint, soft = masks(mask)
     size = (plan.width, plan.height)
     pipe = studio.models.inpaint
-    studio.fresh_scheduler(pipe, plan.style, plan.fast_lora)
-    studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
+    studio.prepare(pipe, plan)
     # A copy per picture: SD's inpainting pipelines VAE-sample one source picture with the first generator only,
     # so picture 2 would not be what its seed makes alone.
     count = len(plan.seeds)

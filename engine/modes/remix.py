@@ -37,8 +37,7 @@ def with_outlines(studio, plan, hooks, **outline_args) -> list[Image.Image]:
     """The outline-keeping pipeline (Models.structure) at the plan's size, steps, prompt and style, given the edge
     map and its scale in the pipeline's own argument names (`outline_args`)."""
     pipe = studio.models.structure
-    studio.fresh_scheduler(pipe, plan.style, plan.fast_lora)
-    studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
+    studio.prepare(pipe, plan)
     return pipes.call(
         studio,
         pipe,

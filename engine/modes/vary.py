@@ -56,8 +56,7 @@ def img2img(studio, plan, hooks, picture: Image.Image, strength: float, pipe=Non
     """The plan's pictures by img2img from `picture` (fitted to the plan's size) at `strength`; `pipe` (default:
     the img2img pipeline) may be an inpainting one given a full mask in `extra` (FLUX.2 klein)."""
     pipe = pipe or studio.models.img2img
-    studio.fresh_scheduler(pipe, plan.style, plan.fast_lora)
-    studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
+    studio.prepare(pipe, plan)
     steps, runs = denoise_steps(plan.steps, strength)
     source = pipes.fit(picture, plan.width, plan.height)
     return pipes.call(

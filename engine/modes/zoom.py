@@ -63,8 +63,7 @@ def zoom_out(studio, plan, hooks) -> list[Image.Image]:
     canvas.paste(picture, (x, y))
     paint, soft = masks(canvas_size, box)
     pipe = studio.models.inpaint
-    studio.fresh_scheduler(pipe, plan.style, plan.fast_lora)
-    studio.use_style_adapters(pipe, plan.style, plan.fast_lora)
+    studio.prepare(pipe, plan)
     # A copy per picture: SD's inpainting pipelines VAE-sample one source picture with the first generator only,
     # so picture 2 would not be what its seed makes alone.
     count = len(plan.seeds)
